@@ -1,0 +1,1 @@
+"""Alembic migrations for the nowcast_db schema (installed as nowcast_db.migrations)."""

@@ -1,0 +1,53 @@
+"""One engine factory for every process that touches the database."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from nowcast_db.errors import ConfigError
+
+DEFAULT_DATABASE_NAME = "nowcast.sqlite"
+
+
+def database_url(config) -> str:
+    """The config's ``database url``, or a SQLite file beside the checklist file."""
+    url = config.get("database url")
+    if url:
+        try:
+            make_url(url)
+        except Exception:
+            raise ConfigError(f"{config.file}: key 'database url': expected an SQLAlchemy URL, got {url!r}") from None
+        return url
+    checklist_file = Path(config["checklist file"]).expanduser()
+    return f"sqlite:///{checklist_file.parent.resolve() / DEFAULT_DATABASE_NAME}"
+
+
+def make_engine(url: str, writer: bool = False) -> Engine:
+    """Build an engine.  On SQLite: WAL, foreign keys, busy timeout, durable
+    commits; ``writer=True`` begins every transaction IMMEDIATE so the manager
+    takes the write lock up front instead of failing half way."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine

@@ -1,0 +1,74 @@
+"""Lossless JSON for YAML values.
+
+Messages are YAML, so payloads and checklist values can hold dates, datetimes,
+bytes, sets and mappings with non-string keys, which plain JSON cannot.  Plain
+JSON values are stored as they are (so SQL JSON functions work on ordinary
+payloads); anything else becomes a one-key object whose key starts with ``$``.
+A mapping that itself has a key starting with ``$`` is stored as ``$map`` so
+the two can never be confused.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import math
+from typing import Any
+
+_TAGS = ("$date", "$datetime", "$bytes", "$set", "$map", "$float")
+
+
+def encode(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": repr(value)}
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (set, frozenset)):
+        return {"$set": [encode(item) for item in value]}
+    if isinstance(value, (list, tuple)):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        if all(isinstance(key, str) and not key.startswith("$") for key in value):
+            return {key: encode(item) for key, item in value.items()}
+        return {"$map": [[encode(key), encode(item)] for key, item in value.items()]}
+    raise TypeError(f"cannot store a {type(value).__name__} value")
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        (tag, inner), = value.items()
+        if tag in _TAGS:
+            return _decode_tagged(tag, inner)
+    return {key: decode(item) for key, item in value.items()}
+
+
+def _decode_tagged(tag: str, inner: Any) -> Any:
+    if tag == "$datetime":
+        return dt.datetime.fromisoformat(inner)
+    if tag == "$date":
+        return dt.date.fromisoformat(inner)
+    if tag == "$bytes":
+        return base64.b64decode(inner)
+    if tag == "$set":
+        return {_hashable(decode(item)) for item in inner}
+    if tag == "$float":
+        return float(inner)
+    return {_hashable(decode(key)): decode(item) for key, item in inner}
+
+
+def _hashable(value: Any) -> Any:
+    """YAML allows sequence keys (PyYAML gives tuples); JSON brings them back as lists."""
+    if isinstance(value, list):
+        return tuple(_hashable(item) for item in value)
+    return value

@@ -1,0 +1,86 @@
+"""Starting worker processes and reaping them.
+
+Commands are argument lists, never shell strings.  For another host the
+command runs over ssh; the remote command line is quoted piece by piece.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+
+from nowcast_db.errors import NowcastError
+
+RUN_ID_ENV = "NOWCAST_RUN_ID"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", None, "")
+
+
+class LaunchError(NowcastError):
+    """A worker could not be started; the message says why."""
+
+
+def command_for(module: str, args, host: str, config, run_id: int | None = None) -> list[str]:
+    """The command that starts worker ``module`` with ``args`` on ``host``."""
+    args = [str(arg) for arg in args or []]
+    if host in LOCAL_HOSTS:
+        if "python" not in config:
+            raise LaunchError(f"{config.file}: missing key 'python' (the interpreter that runs workers)")
+        return [config["python"], "-m", module, os.fspath(config.file), *args]
+    try:
+        host_config = config["run"]["enabled hosts"][host]
+        python, config_file = host_config["python"], host_config["config file"]
+    except (KeyError, TypeError) as err:
+        raise LaunchError(
+            f"{config.file}: cannot launch {module} on {host}: missing key 'run: enabled hosts: {host}"
+            + (f": {err.args[0]}'" if isinstance(err, KeyError) and err.args[0] != host else "'")
+        ) from None
+    remote = []
+    if host_config.get("envvars"):
+        remote += ["source", shlex.quote(str(host_config["envvars"])), ";"]
+    if run_id is not None:
+        remote.append(f"{RUN_ID_ENV}={int(run_id)}")
+    remote += [shlex.quote(str(part)) for part in (python, "-m", module, config_file, *args)]
+    return ["ssh", host, " ".join(remote)]
+
+
+def start(command: list[str], run_id: int | None = None) -> subprocess.Popen:
+    """Start a worker in its own session (a manager restart does not kill it)."""
+    env = dict(os.environ)
+    if run_id is not None:
+        env[RUN_ID_ENV] = str(run_id)
+    else:
+        env.pop(RUN_ID_ENV, None)
+    try:
+        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as err:
+        raise LaunchError(f"cannot run {command[0]}: {err.strerror}") from None
+
+
+@dataclass
+class Child:
+    run_id: int
+    process: subprocess.Popen
+
+
+class Children:
+    """The worker processes this manager started and has not reaped yet."""
+
+    def __init__(self):
+        self._children: dict[int, Child] = {}
+
+    def add(self, run_id: int, process: subprocess.Popen) -> None:
+        self._children[run_id] = Child(run_id, process)
+
+    def reap(self) -> list[tuple[int, int]]:
+        """(run id, exit code) of every child that has exited; negative codes are signals."""
+        exited = []
+        for run_id, child in list(self._children.items()):
+            code = child.process.poll()
+            if code is not None:
+                exited.append((run_id, code))
+                del self._children[run_id]
+        return exited
+
+    def __len__(self):
+        return len(self._children)

@@ -1,0 +1,85 @@
+"""Nowcast system manager: decides which workers to launch next and records
+every message, run and checklist change in the database.
+
+python -m nowcast_db.manager CONFIG [--ignore-checklist]
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+import zmq
+
+from nowcast_db import process
+from nowcast_db.database import Store, database_url, make_engine, upgrade
+from nowcast_db.errors import NowcastError
+from nowcast_db.manager_loop import ManagerLoop
+
+LOST_REASON = (
+    "recorded as pending but the manager stopped before starting it; "
+    "not started again so that nothing runs twice: relaunch it if it is still wanted"
+)
+
+
+def main(args=None) -> None:
+    parser = process.arg_parser("manager", __doc__.splitlines()[0])
+    parser.add_argument(
+        "--ignore-checklist",
+        action="store_true",
+        help="Start with an empty checklist (the history in the database is kept).",
+    )
+    parsed = parser.parse_args(args)
+    config, logger = process.start("manager", parsed)
+    try:
+        url = database_url(config)
+        engine = make_engine(url, writer=True)
+        upgrade(engine)
+    except NowcastError as err:
+        sys.exit(f"manager: error: {err}")
+    except Exception as err:
+        sys.exit(f"manager: error: database {url} could not be opened or migrated: {type(err).__name__}: {err}")
+    logger.info(f"recording history in {engine.url.render_as_string(hide_password=True)}")
+    store = Store(engine)
+    for run in store.lose_pending_launches(LOST_REASON):
+        logger.warning(f"run {run.id} of {run.worker} was never started; marked lost")
+    if parsed.ignore_checklist:
+        store.clear_checklist()
+        logger.warning("--ignore-checklist: running with empty checklist")
+    state = store.load_state()
+    if state.checklist:
+        logger.info(f"checklist loaded from database: {len(state.checklist)} keys")
+    elif not parsed.ignore_checklist:
+        logger.warning("running with empty checklist")
+    if state.holds:
+        logger.info(f"race condition holds restored: {[sorted(h.waiting_for) for h in state.holds]}")
+
+    loop = ManagerLoop(config, store, state, logger)
+    module = loop.next_workers.get()
+    if isinstance(module, BaseException):
+        logger.error(f"next workers module failed to load: {module}")
+    else:
+        logger.info(f"next workers module loaded from {loop.next_workers.path}")
+
+    context = zmq.Context.instance()
+    socket = context.socket(zmq.ROUTER)
+    socket.setsockopt(zmq.LINGER, 0)
+    address = f"tcp://{config['zmq']['host']}:{config['zmq']['ports']['manager']}"
+    socket.connect(address)
+    logger.info(f"connected to {config['zmq']['host']} port {config['zmq']['ports']['manager']}")
+
+    def stop():
+        loop.stopping = True
+
+    process.on_stop_signals(logger, stop)
+    signal.signal(signal.SIGHUP, lambda *_: logger.info("SIGHUP received; config reload is not supported yet"))
+    loop.heartbeat(force=True)
+    try:
+        loop.serve(socket)
+    finally:
+        socket.close()
+        context.term()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Workers built into nowcast_db."""
