@@ -228,7 +228,13 @@ def _read_after_result(result, msg: Message) -> tuple[list[Launch], frozenset[st
         if len(result) != 2:
             raise TypeError(f"returned a tuple of {len(result)} items; expected (next workers, race condition workers)")
         result, racer_names = result
-        racers = frozenset(racer_names or ())
+        if racer_names is None:
+            racer_names = ()
+        if isinstance(racer_names, (str, bytes)) or not isinstance(racer_names, (set, frozenset, list, tuple)):
+            raise TypeError(f"returned race condition workers {racer_names!r}; expected a set of worker names")
+        if not all(isinstance(name, str) for name in racer_names):
+            raise TypeError(f"returned race condition workers {racer_names!r}; expected worker names as strings")
+        racers = frozenset(racer_names)
     if result is None:
         result = []
     if not isinstance(result, (list, tuple)):

@@ -86,7 +86,7 @@ def new_message_id() -> str:
 def dump_yaml(value: Any, what: str = "value") -> str:
     """Safe-dump a value; anything YAML's safe loader could not read back is refused."""
     try:
-        return yaml.dump(value, Dumper=_Dumper, default_flow_style=False, allow_unicode=True)
+        text = yaml.dump(value, Dumper=_Dumper, default_flow_style=False, allow_unicode=True)
     except yaml.representer.RepresenterError as err:
         bad = err.args[1] if len(err.args) > 1 else None
         kind = type(bad).__name__ if bad is not None else "a value"
@@ -94,3 +94,9 @@ def dump_yaml(value: Any, what: str = "value") -> str:
             f"{what} holds a {kind} ({bad!r}), which is not a plain YAML value; "
             f"convert it (for example with str()) before sending"
         ) from None
+    try:  # e.g. tuple keys dump as sequences, which the safe loader refuses
+        yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise MessageError(f"{what} would not read back as YAML ({problem}); use plain keys and values") from None
+    return text

@@ -3,17 +3,25 @@
 python -m nowcast_db.message_broker CONFIG
 
 A ROUTER socket on the workers port and a DEALER on the manager port, joined
-by ``zmq.proxy``.  It keeps no state, so the manager can restart while workers
-wait.  It binds to ``zmq: bind address`` when set, otherwise to loopback for
-a system whose ``zmq: host`` is localhost and to every interface for any other.
+by ``zmq.proxy_steerable``.  It keeps no state, so the manager can restart
+while workers wait.  It binds to ``zmq: bind address`` when set, otherwise to
+loopback for a system whose ``zmq: host`` is localhost and to every interface
+for any other.
+
+The proxy runs in its own thread and the main thread waits for signals: a
+signal that arrives while the proxy is busy inside libzmq would otherwise
+never reach Python, and the broker would ignore SIGTERM.
 """
 from __future__ import annotations
+
+import threading
 
 import zmq
 
 from nowcast_db import process
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+CONTROL = "inproc://message-broker-control"
 
 
 def bind_address(config) -> str:
@@ -23,38 +31,66 @@ def bind_address(config) -> str:
     return "127.0.0.1" if zmq_config["host"] in LOOPBACK_NAMES else "*"
 
 
+class Broker:
+    def __init__(self, config, logger):
+        self.config, self.logger = config, logger
+        self.context = zmq.Context.instance()
+        self.control = self.context.socket(zmq.PAIR)
+        self.control.bind(CONTROL)
+        self.ready = threading.Event()
+        self.error: str | None = None
+
+    def _proxy(self) -> None:
+        """Bind both ports and pass messages until told to TERMINATE (runs in the proxy thread)."""
+        workers = self.context.socket(zmq.ROUTER)
+        manager = self.context.socket(zmq.DEALER)
+        control = self.context.socket(zmq.PAIR)
+        control.connect(CONTROL)
+        host = bind_address(self.config)
+        try:
+            for socket, name in ((workers, "worker"), (manager, "manager")):
+                socket.setsockopt(zmq.LINGER, 0)
+                port = self.config["zmq"]["ports"]["workers" if name == "worker" else "manager"]
+                try:
+                    socket.bind(f"tcp://{host}:{port}")
+                except zmq.ZMQError as err:
+                    self.error = f"cannot bind {name} socket to {host}:{port}: {err}"
+                    return
+                self.logger.info(f"{name} socket bound to port {port}")
+            self.ready.set()
+            zmq.proxy_steerable(workers, manager, None, control)
+        except zmq.ContextTerminated:
+            pass
+        finally:
+            self.ready.set()
+            for socket in (workers, manager, control):
+                socket.close(linger=0)
+
+    def run(self) -> int:
+        stop = threading.Event()
+        process.on_stop_signals(self.logger, stop.set)
+        thread = threading.Thread(target=self._proxy, name="proxy", daemon=True)
+        thread.start()
+        self.ready.wait()
+        if self.error:
+            self.logger.critical(self.error)
+            return 1
+        while not stop.wait(1.0):
+            if not thread.is_alive():
+                self.logger.critical("proxy stopped unexpectedly")
+                return 1
+        self.control.send(b"TERMINATE")
+        thread.join(5)
+        self.control.close(linger=0)
+        self.context.term()
+        return 0
+
+
 def main(args=None) -> None:
     parser = process.arg_parser("message_broker", __doc__.splitlines()[0])
     parsed = parser.parse_args(args)
     config, logger = process.start("message_broker", parsed)
-    context = zmq.Context.instance()
-    workers = context.socket(zmq.ROUTER)
-    manager = context.socket(zmq.DEALER)
-    host = bind_address(config)
-    try:
-        for socket, port_name in ((workers, "workers"), (manager, "manager")):
-            socket.setsockopt(zmq.LINGER, 0)
-            port = config["zmq"]["ports"][port_name]
-            socket.bind(f"tcp://{host}:{port}")
-            logger.info(f"{'worker' if port_name == 'workers' else 'manager'} socket bound to port {port}")
-    except zmq.ZMQError as err:
-        logger.critical(f"cannot bind {host}:{port}: {err}")
-        raise SystemExit(f"message_broker: error: cannot bind {host}:{port}: {err}") from None
-
-    def stop():
-        raise SystemExit(0)
-
-    process.on_stop_signals(logger, stop)
-    try:
-        zmq.proxy(workers, manager)
-    except (SystemExit, KeyboardInterrupt):
-        pass
-    except zmq.ContextTerminated:
-        pass
-    finally:
-        workers.close()
-        manager.close()
-        context.term()
+    raise SystemExit(Broker(config, logger).run())
 
 
 if __name__ == "__main__":

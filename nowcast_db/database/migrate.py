@@ -15,7 +15,10 @@ def migrations_dir() -> Path:
     try:
         return Path(str(resources.files("nowcast_db.migrations")))
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "migrations"
+        checkout = Path(__file__).resolve().parents[2] / "migrations"
+        if not checkout.is_dir():
+            raise RuntimeError(f"nowcast_db is installed without its migrations (looked in {checkout})") from None
+        return checkout
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -68,7 +68,7 @@ def _decode_tagged(tag: str, inner: Any) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    """YAML allows sequence keys (PyYAML gives tuples); JSON brings them back as lists."""
+    """Keys and set members must be hashable; JSON brings tuples back as lists."""
     if isinstance(value, list):
         return tuple(_hashable(item) for item in value)
     return value

@@ -1,0 +1,292 @@
+"""Unit tests for nowcast_db.message: comparison, the YAML wire format and
+hostile or malformed input."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import pathlib
+
+import pytest
+import yaml
+
+from nowcast_db.errors import MessageError
+from nowcast_db.message import Message, new_message_id
+
+
+# --------------------------------------------------------------------------
+# comparison
+
+
+def test_messages_compare_by_source_type_payload_ignoring_ids():
+    one = Message("sleep", "success", {"sleep time": 5}, id="aaa", run_id=1)
+    two = Message("sleep", "success", {"sleep time": 5}, id="bbb", run_id=2)
+    assert one == two
+    assert one == Message("sleep", "success", {"sleep time": 5})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        Message("awaken", "success", {"sleep time": 5}),
+        Message("sleep", "failure", {"sleep time": 5}),
+        Message("sleep", "success", {"sleep time": 6}),
+        Message("sleep", "success"),
+    ],
+    ids=["source", "type", "payload", "no-payload"],
+)
+def test_messages_differing_in_source_type_or_payload_are_unequal(other):
+    assert Message("sleep", "success", {"sleep time": 5}) != other
+
+
+def test_message_payload_defaults_to_none():
+    message = Message("sleep", "success")
+    assert message.payload is None
+    assert message.id is None and message.run_id is None
+
+
+def test_new_message_ids_are_unique_strings():
+    ids = {new_message_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(isinstance(i, str) and i for i in ids)
+
+
+# --------------------------------------------------------------------------
+# round trip
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        {"sleep time": 5},
+        {"awoke": True},
+        ["a", 1, 2.5, None, False],
+        "plain text",
+        {"run date": dt.date(2024, 3, 5)},
+        {"finished": dt.datetime(2024, 3, 5, 12, 30, 15, 123456)},
+        {"finished": dt.datetime(2024, 3, 5, 12, 30, tzinfo=dt.timezone(dt.timedelta(hours=-8)))},
+        {"finished": dt.datetime(2024, 3, 5, 12, 30, tzinfo=dt.timezone.utc)},
+        {6: "06 run", 18: "18 run"},
+        {dt.date(2024, 3, 5): "ok", None: "null key", True: "bool key", 2.5: "float key"},
+        {"nested": {"deeper": [{"x": dt.date(2020, 1, 1)}]}},
+        {"unicode": "température °C – ✓"},
+        {"multi\nline": "text\nwith\nnewlines\n"},
+        {"empty": {}, "empty list": [], "empty string": ""},
+    ],
+    ids=lambda p: repr(p)[:40],
+)
+def test_serialize_deserialize_round_trip(payload):
+    message = Message("sleep", "success", payload, id="abc", run_id=17)
+
+    again = Message.deserialize(message.serialize())
+
+    assert again == message
+    assert again.payload == payload
+    assert again.id == "abc"
+    assert again.run_id == 17
+
+
+def test_round_trip_keeps_datetime_timezone_and_types():
+    tz = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    payload = {"when": dt.datetime(2024, 3, 5, 1, 2, 3, tzinfo=tz), "day": dt.date(2024, 3, 5)}
+
+    again = Message.deserialize(Message("sleep", "success", payload).serialize()).payload
+
+    assert type(again["when"]) is dt.datetime
+    assert again["when"].utcoffset() == dt.timedelta(hours=5, minutes=30)
+    assert type(again["day"]) is dt.date
+
+
+def test_round_trip_from_bytes():
+    message = Message("sleep", "success", {"sleep time": 5}, id="x")
+    again = Message.deserialize(message.serialize().encode("utf-8"))
+    assert again == message
+    assert again.id == "x"
+
+
+def test_serialized_message_is_plain_yaml_mapping_a_nemo_peer_can_read():
+    text = Message("sleep", "success", {"sleep time": 5}, id="abc", run_id=3).serialize()
+    document = yaml.safe_load(text)
+    assert document["source"] == "sleep"
+    assert document["type"] == "success"
+    assert document["payload"] == {"sleep time": 5}
+
+
+def test_serialized_message_without_ids_has_only_nemo_keys():
+    document = yaml.safe_load(Message("sleep", "success", 1).serialize())
+    assert document == {"source": "sleep", "type": "success", "payload": 1}
+
+
+def test_message_with_tuple_keys_serializes_only_to_something_deserialize_reads():
+    """serialize must never produce a message that the receiving end rejects:
+    either the tuple-keyed payload round-trips, or serialize refuses it."""
+    message = Message("sleep", "success", {(1, 2): "pair"})
+    try:
+        text = message.serialize()
+    except MessageError:
+        return
+    again = Message.deserialize(text)
+    assert again.payload == {(1, 2): "pair"}
+
+
+def test_nemo_style_document_without_ids_or_payload_deserializes():
+    message = Message.deserialize(b"source: sleep\ntype: success\n")
+    assert message == Message("sleep", "success", None)
+    assert message.payload is None
+    assert message.id is None
+    assert message.run_id is None
+
+
+def test_nemo_style_document_with_payload_deserializes():
+    text = yaml.safe_dump({"source": "sleep", "type": "success", "payload": {"sleep time": 5}})
+    message = Message.deserialize(text)
+    assert message == Message("sleep", "success", {"sleep time": 5})
+    assert message.id is None
+
+
+def test_unknown_extra_keys_are_ignored():
+    message = Message.deserialize("source: sleep\ntype: success\npayload: 1\nfuture key: whatever\n")
+    assert message == Message("sleep", "success", 1)
+
+
+def test_numeric_message_id_becomes_string():
+    message = Message.deserialize("source: sleep\ntype: success\nmessage id: 12345\n")
+    assert message.id == "12345"
+
+
+@pytest.mark.parametrize("run_id", ["'7'", "true", "1.5", "[1]"])
+def test_non_integer_run_id_is_ignored(run_id):
+    message = Message.deserialize(f"source: sleep\ntype: success\nrun id: {run_id}\n")
+    assert message.run_id is None
+    assert message == Message("sleep", "success")
+
+
+# --------------------------------------------------------------------------
+# values that are not plain YAML
+
+
+@pytest.mark.parametrize(
+    "payload, type_name",
+    [
+        (pathlib.Path("/results/nowcast/05mar24"), type(pathlib.Path()).__name__),
+        ({"file": pathlib.Path("/x.nc")}, type(pathlib.Path()).__name__),
+        ({"d": decimal.Decimal("1.5")}, "Decimal"),
+        (object(), "object"),
+    ],
+    ids=["path", "nested-path", "decimal", "object"],
+)
+def test_non_plain_payload_raises_message_error_naming_the_type(payload, type_name):
+    message = Message("make_plots", "success 2.5km", payload)
+    with pytest.raises(MessageError) as excinfo:
+        message.serialize()
+    text = str(excinfo.value)
+    assert type_name in text
+    assert "success 2.5km" in text and "make_plots" in text
+    assert "\n" not in text
+
+
+# --------------------------------------------------------------------------
+# malformed input
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe\xfd",
+        b"source: sleep\ntype: success\npayload: caf\xe9\n",
+    ],
+    ids=["garbage", "latin-1"],
+)
+def test_non_utf8_bytes_raise_message_error(raw):
+    with pytest.raises(MessageError, match="UTF-8"):
+        Message.deserialize(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "source: [unclosed\ntype: success\n",
+        "source: sleep\n  type: : :\n",
+        "{source: sleep, type: success",
+        "source: sleep\ntype: success\npayload: *undefined_alias\n",
+    ],
+    ids=["unclosed-list", "bad-indent", "unclosed-map", "undefined-alias"],
+)
+def test_bad_yaml_raises_message_error(raw):
+    with pytest.raises(MessageError, match="YAML"):
+        Message.deserialize(raw)
+
+
+@pytest.mark.parametrize("raw", ["- source\n- type\n", "just text", "42", "", "null", "~"],
+                         ids=["list", "string", "int", "empty", "null", "tilde"])
+def test_non_mapping_raises_message_error(raw):
+    with pytest.raises(MessageError, match="mapping"):
+        Message.deserialize(raw)
+
+
+@pytest.mark.parametrize(
+    "raw, missing",
+    [
+        ("type: success\npayload: 1\n", "source"),
+        ("source: sleep\npayload: 1\n", "type"),
+        ("payload: 1\n", "source"),
+    ],
+)
+def test_missing_source_or_type_raises_message_error(raw, missing):
+    with pytest.raises(MessageError) as excinfo:
+        Message.deserialize(raw)
+    assert missing in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "source: 1\ntype: success\n",
+        "source: [sleep]\ntype: success\n",
+        "source: null\ntype: success\n",
+        "source: sleep\ntype: {a: 1}\n",
+        "source: sleep\ntype: 2024-03-05\n",
+    ],
+    ids=["int-source", "list-source", "null-source", "dict-type", "date-type"],
+)
+def test_non_string_source_or_type_raises_message_error(raw):
+    with pytest.raises(MessageError, match="string"):
+        Message.deserialize(raw)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.mkdir",
+        "!!python/object/new:os.mkdir",
+    ],
+)
+def test_deserialize_does_not_construct_python_objects(tmp_path, tag):
+    marker = tmp_path / "created-by-yaml-tag"
+    raw = f"source: sleep\ntype: success\npayload: {tag} ['{marker}']\n"
+
+    with pytest.raises(MessageError):
+        Message.deserialize(raw)
+
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "source: sleep\ntype: success\npayload: !!python/object:collections.OrderedDict {}\n",
+        "source: !!python/name:os.system\ntype: success\n",
+        "source: sleep\ntype: success\npayload: !!python/tuple [1, 2]\n",
+    ],
+    ids=["object", "name", "tuple"],
+)
+def test_python_tags_are_refused(raw):
+    with pytest.raises(MessageError):
+        Message.deserialize(raw)
+
+
+def test_deeply_nested_message_raises_message_error_not_recursion_error():
+    depth = 100_000
+    raw = "source: sleep\ntype: success\npayload: " + "[" * depth + "]" * depth + "\n"
+    with pytest.raises(MessageError):
+        Message.deserialize(raw)

@@ -1,0 +1,79 @@
+"""The manager is killed with SIGKILL and restarted: its state comes back from the database."""
+import signal
+
+from conftest import raw_message, wait_until
+
+HOLDING_NEXT_WORKERS = '''
+from nowcast_db import NextWorker
+
+def after_sleep(msg, config, checklist):
+    if msg.type != "success":
+        return []
+    return [NextWorker("nowcast_db.workers.awaken")], {"rotate_logs"}
+
+def after_awaken(msg, config, checklist):
+    return []
+
+def after_rotate_logs(msg, config, checklist):
+    return []
+'''
+
+
+def test_checklist_and_pending_race_condition_hold_survive_kill_9(toy):
+    toy.register_need("sleep")
+    toy.start_system()
+    toy.write_next_workers(HOLDING_NEXT_WORKERS)
+    reply = raw_message(toy.workers_port, {"source": "sleep", "type": "success", "payload": {"sleep time": 7}})
+    assert reply["type"] == "ack"
+    holds = toy.sql("SELECT json_extract(value, '$[0].\"waiting for\"') FROM manager_state "
+                    "WHERE name = 'race condition holds'")
+    assert holds == [('["rotate_logs"]',)]
+    assert toy.sql("SELECT count(*) FROM worker_runs WHERE worker = 'awaken'") == [(0,)]
+
+    assert toy.stop("manager", signal.SIGKILL) == -signal.SIGKILL
+    toy.start_manager()
+    assert "race condition holds restored: [['rotate_logs']]" in toy.log("manager")
+
+    need = raw_message(toy.workers_port, {"source": "sleep", "type": "need", "payload": "sleepyhead"})
+    assert need == {"source": "manager", "type": "ack", "payload": {"sleep time": 7}}
+
+    released = raw_message(toy.workers_port, {"source": "rotate_logs", "type": "success", "payload": None})
+    assert released["type"] == "ack"
+    wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE worker = 'awaken'") == [("succeeded",)],
+               what="held awaken launch to be released and run")
+    assert toy.sql("SELECT value FROM manager_state WHERE name = 'race condition holds'") == [("[]",)]
+
+
+def test_ignore_checklist_starts_empty_but_keeps_history(toy):
+    toy.register_need("sleep")
+    toy.start_system()
+    raw_message(toy.workers_port, {"source": "sleep", "type": "failure", "payload": {"sleep time": 1}})
+    toy.stop("manager")
+    toy.start_manager("--ignore-checklist")
+    need = raw_message(toy.workers_port, {"source": "sleep", "type": "need", "payload": "sleepyhead"})
+    assert need["type"] == "checklist key not found"
+    assert toy.sql("SELECT count(*) FROM checklist") == [(0,)]
+    assert toy.sql("SELECT operation FROM checklist_mutations ORDER BY id") == [("set",), ("clear",)]
+    assert toy.sql("SELECT source, type FROM messages ORDER BY id")[0] == ("sleep", "failure")
+
+
+def test_launch_recorded_pending_but_never_started_is_marked_lost_on_restart(toy):
+    """Simulates a crash between commit and launch: a pending row with no process."""
+    import sqlite3
+
+    toy.start("message_broker")
+    toy.start_manager()
+    toy.stop("manager", signal.SIGKILL)
+    connection = sqlite3.connect(toy.db_path)
+    with connection:
+        connection.execute(
+            "INSERT INTO worker_runs (worker, module, args, host, launched_by, state, launched_at) "
+            "VALUES ('awaken', 'nowcast_db.workers.awaken', '[]', 'localhost', 'manager', 'pending', "
+            "'2026-01-01 00:00:00')"
+        )
+    connection.close()
+    toy.start_manager()
+    rows = toy.sql("SELECT state, reason FROM worker_runs WHERE worker = 'awaken'")
+    assert rows[0][0] == "lost"
+    assert "not started again so that nothing runs twice" in rows[0][1]
+    assert "marked lost" in toy.log("manager")
