@@ -1,0 +1,91 @@
+"""The `nowcast` command: demo, init, db upgrade."""
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NOWCAST = [sys.executable, "-m", "nowcast_db.cli"]
+
+
+def nowcast(*args, cwd=None, env=None, timeout=120):
+    return subprocess.run([*NOWCAST, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def test_demo_runs_sleep_then_awaken_and_shows_the_runs(tmp_path):
+    result = nowcast("demo", str(tmp_path / "toy"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sleep      succeeded  external" in result.stdout
+    assert "awaken     succeeded  manager" in result.stdout
+    db = tmp_path / "toy" / "nowcast.sqlite"
+    assert f"history database: {db}" in result.stdout
+    rows = sqlite3.connect(db).execute("SELECT worker, state, exit_code FROM worker_runs ORDER BY id").fetchall()
+    assert rows == [("sleep", "succeeded", None), ("awaken", "succeeded", 0)]
+
+
+def test_init_writes_the_toy_system_and_keeps_existing_files(tmp_path):
+    result = nowcast("init", str(tmp_path), "--manager-port", "5555", "--workers-port", "5556")
+    assert result.returncode == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["circus.ini", "next_workers.py", "nowcast.yaml", "supervisord.ini"]
+    assert "manager: 5555" in (tmp_path / "nowcast.yaml").read_text()
+    (tmp_path / "next_workers.py").write_text("# mine\n")
+    again = nowcast("init", str(tmp_path))
+    assert "already there" in again.stdout
+    assert (tmp_path / "next_workers.py").read_text() == "# mine\n"
+
+
+def test_db_upgrade_creates_the_schema_beside_the_checklist_file(tmp_path):
+    nowcast("init", str(tmp_path))
+    env = dict(os.environ, NOWCAST_LOGS=str(tmp_path / "logs"), NOWCAST_ENV=sys.prefix)
+    result = nowcast("db", "upgrade", str(tmp_path / "nowcast.yaml"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "schema at revision 0001 (was empty)" in result.stdout
+    tables = sqlite3.connect(tmp_path / "logs" / "nowcast.sqlite").execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
+    assert [t[0] for t in tables] == ["alembic_version", "checklist", "checklist_mutations", "manager_state",
+                                      "messages", "worker_runs"]
+
+
+def test_db_upgrade_with_unset_variable_is_one_line_error(tmp_path):
+    nowcast("init", str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "NOWCAST_LOGS"}
+    result = nowcast("db", "upgrade", str(tmp_path / "nowcast.yaml"), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "environment variable NOWCAST_LOGS is not set" in result.stderr
+    assert "key 'checklist file'" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("circusd", path=str(Path(sys.executable).parent)) is None,
+                    reason="circus not installed (pip install '.[test]')")
+def test_toy_system_runs_under_circus(toy):
+    """The generated circus.ini, as written, with circus's own sockets moved to free loopback ports."""
+    from nowcast_db.demo import free_ports
+
+    bin_dir = Path(sys.executable).parent
+    endpoint, pubsub, stats = (f"tcp://127.0.0.1:{port}" for port in free_ports(3))
+    circus_ini = toy.directory / "circus.ini"
+    circus_ini.write_text(f"[circus]\nendpoint = {endpoint}\npubsub_endpoint = {pubsub}\n"
+                          f"stats_endpoint = {stats}\n\n" + circus_ini.read_text())
+    circusctl = [str(bin_dir / "circusctl"), "--endpoint", endpoint]
+    circusd = subprocess.Popen([str(bin_dir / "circusd"), "circus.ini"], cwd=toy.directory, env=toy.env,
+                               stdout=open(toy.directory / "circusd.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        from conftest import wait_until
+
+        wait_until(lambda: toy.heartbeat_pid(), timeout=60, what="manager under circus")
+        result = toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
+        assert result.returncode == 0, result.stdout + result.stderr
+        wait_until(lambda: toy.sql("SELECT state, exit_code FROM worker_runs WHERE worker = 'awaken'")
+                   == [("succeeded", 0)], what="awaken under circus")
+        status = subprocess.run([*circusctl, "status"], cwd=toy.directory, env=toy.env,
+                                capture_output=True, text=True, timeout=30)
+        assert "manager: active" in status.stdout and "message_broker: active" in status.stdout
+    finally:
+        subprocess.run([*circusctl, "quit"], cwd=toy.directory, env=toy.env,
+                       capture_output=True, timeout=30)
+        circusd.wait(30)
