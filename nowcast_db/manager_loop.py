@@ -58,7 +58,8 @@ class ManagerLoop:
         incoming = Incoming(msg.id or new_message_id(), received_at, msg)
         msg.id = incoming.message_id
         decision = decide(self.state, msg, self.config["message registry"], self.next_workers.get(), self.config)
-        incoming.registered = decision.reply.type not in ("unregistered worker",)
+        # a message the registry refuses belongs to no run (it must not open one that never ends)
+        incoming.registered = decision.reply.type not in ("unregistered worker", "unregistered message type")
         return self._commit(incoming, decision)
 
     def _malformed(self, body: bytes, received_at, error: str) -> bytes:

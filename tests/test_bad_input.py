@@ -193,6 +193,9 @@ def test_unknown_type_gets_unregistered_message_type_and_is_recorded_with_error(
     assert (row["source"], row["type"], row["reply_type"]) == ("sleep", "sleepwalked", "unregistered message type")
     assert row["error"] and "sleepwalked" in row["error"]
     assert system.sql("SELECT count(*) FROM checklist") == [(0,)]
+    # a refused message opens no run that would never end
+    assert system.sql("SELECT run_id FROM messages WHERE type = 'sleepwalked'") == [(None,)]
+    assert system.sql("SELECT count(*) FROM worker_runs WHERE worker = 'sleep'") == [(0,)]
     assert_manager_still_serves(system)
 
 

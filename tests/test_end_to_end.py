@@ -1,4 +1,9 @@
 """The toy system run as real processes: broker, manager and workers on free ports."""
+import subprocess
+import sys
+
+import pytest
+
 from conftest import wait_until
 
 
@@ -44,3 +49,93 @@ def test_debug_worker_sends_nothing(running_toy):
     assert result.returncode == 0
     assert "**debug mode** message that would have been sent to manager: (success)" in result.stdout
     assert toy.sql("SELECT count(*) FROM messages") == [(0,)]
+
+
+FLAKY_WORKER = '''
+"""A worker that fails in the way it is told to."""
+import pathlib
+import sys
+
+from nowcast_db import NowcastWorker, WorkerError
+
+
+def main():
+    worker = NowcastWorker("flaky", description=__doc__, package="")
+    worker.init_cli()
+    worker.cli.add_argument("mode", choices=["ok", "fail", "crash", "path"])
+    worker.run(work, lambda args: "success", lambda args: "failure")
+
+
+def work(parsed_args, config, tell_manager):
+    if parsed_args.mode == "fail":
+        raise WorkerError("the data is not there yet")
+    if parsed_args.mode == "crash":
+        raise ZeroDivisionError("oops")
+    if parsed_args.mode == "path":
+        return {"file": pathlib.Path("/tmp/forcing.nc")}
+    return {"ok": True}
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def flaky_system(toy):
+    (toy.directory / "flaky.py").write_text(FLAKY_WORKER)
+
+    def register(config):
+        config["message registry"]["workers"]["flaky"] = {
+            "checklist key": "flaky", "success": "flaky worked", "failure": "flaky failed", "crash": "flaky crashed",
+        }
+
+    toy.edit_config(register)
+    toy.write_next_workers("def after_flaky(msg, config, checklist):\n    return []\n")
+    toy.start_system()
+    return toy
+
+
+@pytest.mark.parametrize("mode, state, final_type, exit_code", [
+    ("ok", "succeeded", "success", 0),
+    ("fail", "failed", "failure", 1),
+    ("crash", "crashed", "crash", 1),
+])
+def test_worker_outcome_becomes_run_state(flaky_system, mode, state, final_type, exit_code):
+    result = flaky_system.run_worker("flaky", mode)
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    assert flaky_system.sql("SELECT state, final_message_type, launched_by FROM worker_runs") == [
+        (state, final_type, "external")]
+    if mode == "crash":
+        assert "unhandled exception:" in result.stdout and "ZeroDivisionError: oops" in result.stdout
+    if mode == "fail":
+        assert "the data is not there yet" in result.stdout
+
+
+def test_payload_holding_a_path_fails_in_the_worker_with_a_clear_error(flaky_system):
+    result = flaky_system.run_worker("flaky", "path")
+    assert result.returncode == 1
+    assert "holds a PosixPath" in result.stdout and "convert it (for example with str())" in result.stdout
+    # the manager never saw an unreadable document: it got the crash instead
+    assert flaky_system.sql("SELECT type, reply_type, error FROM messages") == [("crash", "ack", None)]
+    assert flaky_system.sql("SELECT state FROM worker_runs") == [("crashed",)]
+
+
+def test_next_worker_launch_runs_a_worker_directly_and_it_is_recorded_as_external(running_toy):
+    toy = running_toy
+    script = ("from nowcast_db import Config, NextWorker; "
+              f"NextWorker('nowcast_db.workers.sleep', args=['--sleep-time', '0']).launch(Config({str(toy.config_file)!r}), 'test')")
+    subprocess.run([sys.executable, "-c", script], env=toy.env, cwd=toy.directory, check=True, timeout=30)
+    wait_until(lambda: toy.sql("SELECT launched_by, state FROM worker_runs WHERE worker = 'sleep'")
+               == [("external", "succeeded")], what="directly launched sleep run")
+
+
+def test_manager_launched_worker_reports_with_its_run_id(running_toy):
+    toy = running_toy
+    toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
+    wait_until(lambda: toy.sql("SELECT exit_code FROM worker_runs WHERE worker = 'awaken'") == [(0,)],
+               what="awaken reaped")
+    awaken_run = toy.sql("SELECT id FROM worker_runs WHERE worker = 'awaken'")[0][0]
+    assert toy.sql("SELECT run_id FROM messages WHERE source = 'awaken'") == [(awaken_run,)]
+    assert toy.sql("SELECT pid IS NOT NULL, started_at IS NOT NULL, json(command) FROM worker_runs "
+                   "WHERE worker = 'awaken'")[0][:2] == (1, 1)
