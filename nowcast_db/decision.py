@@ -36,12 +36,16 @@ EXTRA_REPLY_TYPES = {
     "after_worker function failed": "ERROR - after_worker function raised an exception or returned "
     "something that is not a list of next workers",
     "next workers module failed": "ERROR - next workers module could not be imported",
+    "launch refused": "ERROR - launch request refused (worker not registered, bad arguments or unknown host)",
 }
 
 # Message types that do not end a run; every other type is a report the
 # after_ function sees.
 NEED = "need"
 CLEAR_CHECKLIST = "clear checklist"
+# A client (scheduler, `nowcast launch`, nowcast-tui) asks the manager to
+# launch a registered worker; see launch_request.py for the message.
+LAUNCH_REQUEST = "launch worker"
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,10 @@ class Launch:
     module: str
     args: tuple[str, ...] = ()
     host: str = "localhost"
-    # message id of the message whose after_ function decided this launch
+    # message id of the message whose after_ function (or launch request) decided this launch
     decided_by: str | None = field(default=None, compare=False)
+    launched_by: str = field(default="manager", compare=False)
+    requested_by: str | None = field(default=None, compare=False)
 
     @property
     def worker(self) -> str:
@@ -114,6 +120,8 @@ class Decision:
     launches: list[Launch] = field(default_factory=list)
     error: str | None = None
     log: list[tuple[int, str, str]] = field(default_factory=list)
+    # the reply's payload is to carry the run id of the (single) launch
+    reply_with_run_id: bool = False
 
 
 def reply(msg_type: str, payload: Any = None) -> Message:
@@ -128,6 +136,8 @@ def decide(state: ManagerState, msg: Message, registry: dict, next_workers: Any,
     ``config`` is handed to ``after_`` functions.
     """
     workers = registry.get("workers") or {}
+    if msg.type == LAUNCH_REQUEST:
+        return _launch_request(state, msg, workers, config)
     if msg.source not in workers:
         return _error(state, "unregistered worker", f"message received from unregistered worker: {msg.source}")
     worker_types = workers[msg.source] or {}
@@ -148,6 +158,36 @@ def decide(state: ManagerState, msg: Message, registry: dict, next_workers: Any,
 def _error(state: ManagerState, reply_type: str, text: str, log: list | None = None) -> Decision:
     lines = (log or []) + [(logging.ERROR, MANAGER, text)]
     return Decision(state, reply(reply_type, text), error=text, log=lines)
+
+
+def _launch_request(state: ManagerState, msg: Message, workers: dict, config) -> Decision:
+    payload = msg.payload if isinstance(msg.payload, dict) else {}
+    module, args, host = payload.get("module"), payload.get("args") or [], payload.get("host") or "localhost"
+    requested_by = str(payload.get("requested by") or msg.source)
+    problem = None
+    if not isinstance(module, str) or not module.strip(".") or " " in module:
+        problem = f"payload must give the worker's module (dotted name), got {module!r}"
+    elif module.rsplit(".", 1)[-1] not in workers:
+        problem = f"worker {module.rsplit('.', 1)[-1]!r} is not in the message registry"
+    elif not isinstance(args, list) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in args):
+        problem = f"args must be a list of strings, got {args!r}"
+    elif not isinstance(host, str):
+        problem = f"host must be a string, got {host!r}"
+    elif host not in ("localhost", "127.0.0.1") and config is not None and host not in _enabled_hosts(config):
+        problem = f"host {host!r} is not in the config's run: enabled hosts"
+    if problem:
+        return _error(state, "launch refused", f"launch request from {requested_by} refused: {problem}")
+    launched_by = "scheduler" if msg.source == "scheduler" else "operator"
+    launch = Launch(module, tuple(str(a) for a in args), host, decided_by=msg.id,
+                    launched_by=launched_by, requested_by=requested_by)
+    line = (logging.INFO, MANAGER, f"launch of {module} {' '.join(launch.args)} on {host} requested by {requested_by}")
+    return Decision(state, reply("ack"), launches=[launch], log=[line], reply_with_run_id=True)
+
+
+def _enabled_hosts(config) -> dict:
+    run = config.get("run") if hasattr(config, "get") else None
+    hosts = run.get("enabled hosts") if isinstance(run, dict) else None
+    return hosts if isinstance(hosts, dict) else {}
 
 
 def _need(state: ManagerState, msg: Message, received) -> Decision:

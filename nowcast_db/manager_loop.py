@@ -18,7 +18,7 @@ import zmq
 
 from nowcast_db import launcher
 from nowcast_db.database.store import Incoming, Store, utcnow
-from nowcast_db.decision import Decision, Launch, ManagerState, decide, reply
+from nowcast_db.decision import LAUNCH_REQUEST, Decision, Launch, ManagerState, decide, reply
 from nowcast_db.errors import MessageError, NowcastError
 from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
@@ -59,7 +59,8 @@ class ManagerLoop:
         msg.id = incoming.message_id
         decision = decide(self.state, msg, self.config["message registry"], self.next_workers.get(), self.config)
         # a message the registry refuses belongs to no run (it must not open one that never ends)
-        incoming.registered = decision.reply.type not in ("unregistered worker", "unregistered message type")
+        incoming.registered = msg.type != LAUNCH_REQUEST and decision.reply.type not in (
+            "unregistered worker", "unregistered message type")
         return self._commit(incoming, decision)
 
     def _malformed(self, body: bytes, received_at, error: str) -> bytes:
@@ -81,7 +82,7 @@ class ManagerLoop:
         self.state = decision.state
         if decision.mutations:
             self._write_checklist_file()
-        return decision.reply.serialize().encode(), list(zip(decision.launches, recorded.launch_run_ids))
+        return recorded.reply.serialize().encode(), list(zip(decision.launches, recorded.launch_run_ids))
 
     def _write_checklist_file(self) -> None:
         """Keep NEMO_Nowcast's checklist file as a view for people; the database is the truth."""

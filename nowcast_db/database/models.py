@@ -95,6 +95,8 @@ class WorkerRun(Base):
     args: Mapped[Any] = mapped_column(Value, nullable=True)
     host: Mapped[str] = mapped_column(String(200))
     launched_by: Mapped[str] = mapped_column(String(20))
+    # who asked for an operator or scheduler launch (client name and host)
+    requested_by: Mapped[str | None] = mapped_column(String(200))
     triggered_by: Mapped[int | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), index=True
     )

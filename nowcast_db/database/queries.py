@@ -22,3 +22,14 @@ def heartbeat(engine: Engine) -> dict | None:
     with Session(engine) as session:
         row = session.get(ManagerStateRow, HEARTBEAT)
         return row.value if row else None
+
+
+def last_module_of(engine: Engine, worker: str) -> str | None:
+    """The module the worker's most recent recorded run used."""
+    with Session(engine) as session:
+        return session.scalar(
+            select(WorkerRun.module)
+            .where(WorkerRun.worker == worker, WorkerRun.module.is_not(None))
+            .order_by(WorkerRun.id.desc())
+            .limit(1)
+        )

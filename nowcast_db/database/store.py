@@ -43,6 +43,7 @@ class Incoming:
 class Recorded:
     message_pk: int
     run_id: int | None
+    reply: Message
     launch_run_ids: list[int] = field(default_factory=list)
 
 
@@ -123,13 +124,17 @@ class Store:
                 )
                 launched = WorkerRun(
                     worker=launch.worker, module=launch.module, args=list(launch.args), host=launch.host,
-                    launched_by="manager", triggered_by=triggered_by, state="pending",
-                    launched_at=incoming.received_at,
+                    launched_by=launch.launched_by, requested_by=launch.requested_by, triggered_by=triggered_by,
+                    state="pending", launched_at=incoming.received_at,
                 )
                 session.add(launched)
                 session.flush()
                 launch_ids.append(launched.id)
-            return Recorded(row.id, run.id if run else None, launch_ids)
+            sent = decision.reply
+            if decision.reply_with_run_id and launch_ids:
+                sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
+                row.reply_payload = sent.payload
+            return Recorded(row.id, run.id if run else None, sent, launch_ids)
 
     def _run_for(self, session: Session, msg: Message, now: dt.datetime) -> WorkerRun:
         """The run a message belongs to: the run id it carries, else the oldest
