@@ -71,7 +71,11 @@ def main(args=None) -> None:
         loop.stopping = True
 
     process.on_stop_signals(logger, stop)
-    signal.signal(signal.SIGHUP, lambda *_: logger.info("SIGHUP received; config reload is not supported yet"))
+    def on_hangup(_signum, _frame):
+        logger.info("SIGHUP received; reloading config")
+        loop.reload_requested = True
+
+    signal.signal(signal.SIGHUP, on_hangup)
     loop.heartbeat(force=True)
     try:
         loop.serve(socket)

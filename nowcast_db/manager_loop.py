@@ -17,9 +17,11 @@ import yaml
 import zmq
 
 from nowcast_db import launcher
+from nowcast_db.config import Config
 from nowcast_db.database.store import Incoming, Store, utcnow
 from nowcast_db.decision import LAUNCH_REQUEST, Decision, Launch, ManagerState, decide, reply
 from nowcast_db.errors import MessageError, NowcastError
+from nowcast_db.logs import configure_logging
 from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
 
@@ -34,11 +36,10 @@ class ManagerLoop:
         self.store = store
         self.state = state
         self.logger = logger or logging.getLogger("manager")
-        self.next_workers = NextWorkersModule(
-            config["message registry"]["next workers module"], os.path.dirname(os.path.abspath(config.file))
-        )
+        self.next_workers = next_workers_module(config)
         self.children = launcher.Children()
         self.stopping = False
+        self.reload_requested = False
         self._last_heartbeat = 0.0
 
     # --- one message -----------------------------------------------------
@@ -149,6 +150,27 @@ class ManagerLoop:
                     self.launch(launch, run_id)
             self.reap()
             self.heartbeat()
+            if self.reload_requested:
+                self.reload_requested = False
+                self.reload_config()
+
+    def reload_config(self) -> None:
+        """Re-read the config file (SIGHUP); a bad file keeps the current config running."""
+        try:
+            config = Config(self.config.file)
+            configure_logging(config, long_running=True)
+        except NowcastError as err:
+            self.logger.error(f"config not reloaded, keeping the current one: {err}")
+            return
+        self.config = config
+        self.next_workers = next_workers_module(config)
+        self.logger.info(f"config reloaded from {config.file}")
+
+
+def next_workers_module(config) -> NextWorkersModule:
+    """The registry's next workers module, looked for beside the config file too."""
+    return NextWorkersModule(config["message registry"]["next workers module"],
+                             os.path.dirname(os.path.abspath(config.file)))
 
 
 def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
