@@ -1,7 +1,9 @@
 """Starting worker processes and reaping them.
 
 Commands are argument lists, never shell strings.  For another host the
-command runs over ssh; the remote command line is quoted piece by piece.
+command runs over ssh (``run: enabled hosts: HOST:`` gives ``envvars``,
+``python``, ``config file`` and, optionally, ``ssh options``, a list such as
+``[-p, 2222]``); the remote command line is quoted piece by piece.
 """
 from __future__ import annotations
 
@@ -41,7 +43,10 @@ def command_for(module: str, args, host: str, config, run_id: int | None = None)
     if run_id is not None:
         remote.append(f"{RUN_ID_ENV}={int(run_id)}")
     remote += [shlex.quote(str(part)) for part in (python, "-m", module, config_file, *args)]
-    return ["ssh", host, " ".join(remote)]
+    options = host_config.get("ssh options") or []
+    if not isinstance(options, list):
+        raise LaunchError(f"{config.file}: key 'run: enabled hosts: {host}: ssh options': expected a list")
+    return ["ssh", *(str(option) for option in options), host, " ".join(remote)]
 
 
 def start(command: list[str], run_id: int | None = None) -> subprocess.Popen:
@@ -57,10 +62,18 @@ def start(command: list[str], run_id: int | None = None) -> subprocess.Popen:
         raise LaunchError(f"cannot run {command[0]}: {err.strerror}") from None
 
 
+SSH_FAILED = 255  # ssh's own exit status when it cannot connect or log in
+
+
 @dataclass
 class Child:
     run_id: int
     process: subprocess.Popen
+    host: str = "localhost"
+
+    @property
+    def remote(self) -> bool:
+        return self.host not in LOCAL_HOSTS
 
 
 class Children:
@@ -69,16 +82,16 @@ class Children:
     def __init__(self):
         self._children: dict[int, Child] = {}
 
-    def add(self, run_id: int, process: subprocess.Popen) -> None:
-        self._children[run_id] = Child(run_id, process)
+    def add(self, run_id: int, process: subprocess.Popen, host: str = "localhost") -> None:
+        self._children[run_id] = Child(run_id, process, host)
 
-    def reap(self) -> list[tuple[int, int]]:
-        """(run id, exit code) of every child that has exited; negative codes are signals."""
+    def reap(self) -> list[tuple[Child, int]]:
+        """Every child that has exited, with its exit code (negative for a signal)."""
         exited = []
         for run_id, child in list(self._children.items()):
             code = child.process.poll()
             if code is not None:
-                exited.append((run_id, code))
+                exited.append((child, code))
                 del self._children[run_id]
         return exited
 

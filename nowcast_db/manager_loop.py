@@ -109,14 +109,15 @@ class ManagerLoop:
             self.logger.error(f"launch of {launch.module} on {launch.host} failed: {err}")
             self.store.mark_launch_failed(run_id, command, str(err))
             return
-        self.children.add(run_id, process)
+        self.children.add(run_id, process, launch.host)
         self.store.mark_started(run_id, process.pid, command)
 
     def reap(self) -> None:
-        for run_id, code in self.children.reap():
-            state = self.store.mark_exited(run_id, code)
-            level = logging.DEBUG if state != "died" else logging.ERROR
-            self.logger.log(level, f"run {run_id} process exited with code {code}; run {state}")
+        for child, code in self.children.reap():
+            ssh_failed = child.remote and code == launcher.SSH_FAILED
+            state = self.store.mark_exited(child.run_id, code, ssh_host=child.host if ssh_failed else None)
+            level = logging.DEBUG if state in ("succeeded", "failed", "crashed") and not ssh_failed else logging.ERROR
+            self.logger.log(level, f"run {child.run_id} process exited with code {code}; run {state}")
 
     def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()

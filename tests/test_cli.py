@@ -84,8 +84,33 @@ def test_toy_system_runs_under_circus(toy):
                    == [("succeeded", 0)], what="awaken under circus")
         status = subprocess.run([*circusctl, "status"], cwd=toy.directory, env=toy.env,
                                 capture_output=True, text=True, timeout=30)
-        assert "manager: active" in status.stdout and "message_broker: active" in status.stdout
+        for watcher in ("manager", "message_broker", "scheduler"):
+            assert f"{watcher}: active" in status.stdout, status.stdout
     finally:
         subprocess.run([*circusctl, "quit"], cwd=toy.directory, env=toy.env,
                        capture_output=True, timeout=30)
         circusd.wait(30)
+
+
+@pytest.mark.skipif(shutil.which("supervisord", path=str(Path(sys.executable).parent)) is None,
+                    reason="supervisor not installed (pip install '.[test]')")
+def test_toy_system_runs_under_supervisord(toy):
+    from conftest import wait_until
+
+    bin_dir = Path(sys.executable).parent
+    supervisorctl = [str(bin_dir / "supervisorctl"), "-c", "supervisord.ini"]
+    supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-c", "supervisord.ini"], cwd=toy.directory,
+                                   env=toy.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: toy.heartbeat_pid(), timeout=60, what="manager under supervisord")
+        result = toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
+        assert result.returncode == 0, result.stdout + result.stderr
+        wait_until(lambda: toy.sql("SELECT state, exit_code FROM worker_runs WHERE worker = 'awaken'")
+                   == [("succeeded", 0)], what="awaken under supervisord")
+        status = subprocess.run([*supervisorctl, "status"], cwd=toy.directory, env=toy.env,
+                                capture_output=True, text=True, timeout=30).stdout
+        for program in ("manager", "message_broker", "scheduler"):
+            assert any(line.startswith(program) and "RUNNING" in line for line in status.splitlines()), status
+    finally:
+        subprocess.run([*supervisorctl, "shutdown"], cwd=toy.directory, env=toy.env, capture_output=True, timeout=30)
+        supervisord.wait(30)

@@ -194,12 +194,17 @@ class Store:
             run = session.get(WorkerRun, run_id)
             run.command, run.state, run.reason, run.finished_at = command, "failed", reason, utcnow()
 
-    def mark_exited(self, run_id: int, exit_code: int) -> str:
-        """Record a launched process's exit; a run still open then has died."""
+    def mark_exited(self, run_id: int, exit_code: int, ssh_host: str | None = None) -> str:
+        """Record a launched process's exit; a run still open then has died, or,
+        when ``ssh_host`` says ssh itself failed, its launch failed."""
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
             run.exit_code = exit_code
-            if run.state in OPEN_STATES:
+            if run.state in OPEN_STATES and ssh_host:
+                run.state, run.finished_at = "failed", utcnow()
+                run.reason = (f"ssh to {ssh_host} failed (exit status {exit_code}): could not connect "
+                              f"or log in; ssh's message is in the manager's log")
+            elif run.state in OPEN_STATES:
                 run.state, run.finished_at = "died", utcnow()
                 run.reason = (
                     f"killed by signal {-exit_code}" if exit_code < 0
