@@ -18,8 +18,9 @@ from nowcast_db.errors import ConfigError, MessageError, WorkerError
 from nowcast_db.logs import configure_logging
 from nowcast_db.message import Message, new_message_id
 from nowcast_db.sentry import init_sentry
+from nowcast_db.web import get_web_data  # where NEMO_Nowcast workers import it from
 
-__all__ = ["NextWorker", "NowcastWorker", "WorkerError"]
+__all__ = ["NextWorker", "NowcastWorker", "WorkerError", "get_web_data"]
 
 
 @dataclass
