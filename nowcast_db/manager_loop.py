@@ -26,6 +26,7 @@ from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
 
 MANAGER_ERROR = "manager error"
+MAX_BATCH = 500  # messages committed together at most
 HEARTBEAT_SECONDS = 5.0
 POLL_MS = 200
 
@@ -42,48 +43,72 @@ class ManagerLoop:
         self.reload_requested = False
         self._last_heartbeat = 0.0
 
-    # --- one message -----------------------------------------------------
+    # --- a batch of messages ----------------------------------------------
 
-    def handle(self, body: bytes) -> tuple[bytes, list[tuple[Launch, int]]]:
-        """Decide and record one message; return the reply to send and the launches to start."""
+    def handle_batch(self, bodies: list[bytes | MessageError]) -> list[tuple[bytes, list[tuple[Launch, int]]]]:
+        """Decide a batch of messages in arrival order, record them all in one
+        transaction, and return each one's reply and launches.
+
+        Group commit: every message waiting on the socket shares one commit
+        (one fsync), so a burst costs little more than a single message.  A
+        body may be a MessageError already (e.g. several frames) to be
+        answered as malformed.
+        """
         received_at = utcnow()
+        parsed = [_parse(body) for body in bodies]
+        seen = self.store.stored_replies([msg.id for msg in parsed if isinstance(msg, Message) and msg.id])
+        module = self.next_workers.get()
+        state = self.state
+        pending: list[tuple[Incoming, Decision, ManagerState]] = []
+        outcome: list = []  # per message: a ready reply (bytes) or an index into pending
+        first_in_batch: dict[str, int] = {}
+        for body, msg in zip(bodies, parsed):
+            if isinstance(msg, MessageError):
+                raw = body.args[1] if isinstance(body, MessageError) else body
+                self.logger.error(f"malformed message received: {msg}")
+                incoming = Incoming(new_message_id(), received_at, None,
+                                    raw=raw.decode("utf-8", errors="backslashreplace"))
+                decision = Decision(state, reply("malformed message", str(msg)), error=str(msg))
+            elif msg.id in seen:
+                self.logger.info(f"message {msg.id} from {msg.source} seen before; resending its reply")
+                outcome.append(_serialize_reply(seen[msg.id]))
+                continue
+            elif msg.id in first_in_batch:
+                outcome.append(first_in_batch[msg.id])
+                continue
+            else:
+                incoming = Incoming(msg.id or new_message_id(), received_at, msg)
+                msg.id = incoming.message_id
+                decision = decide(state, msg, self.config["message registry"], module, self.config)
+                # a message the registry refuses belongs to no run (it must not open one that never ends)
+                incoming.registered = msg.type != LAUNCH_REQUEST and decision.reply.type not in (
+                    "unregistered worker", "unregistered message type")
+                first_in_batch[msg.id] = len(pending)
+            for level, logger_name, text in decision.log:
+                logging.getLogger(logger_name).log(level, text)
+            outcome.append(len(pending))
+            pending.append((incoming, decision, state))
+            state = decision.state
         try:
-            msg = Message.deserialize(body)
-        except MessageError as err:
-            return self._malformed(body, received_at, str(err)), []
-        if msg.id is not None:
-            stored = self.store.stored_reply(msg.id)
-            if stored is not None:
-                self.logger.info(f"message {msg.id} from {msg.source} seen before; resending its reply ({stored.type})")
-                return stored.serialize().encode(), []
-        incoming = Incoming(msg.id or new_message_id(), received_at, msg)
-        msg.id = incoming.message_id
-        decision = decide(self.state, msg, self.config["message registry"], self.next_workers.get(), self.config)
-        # a message the registry refuses belongs to no run (it must not open one that never ends)
-        incoming.registered = msg.type != LAUNCH_REQUEST and decision.reply.type not in (
-            "unregistered worker", "unregistered message type")
-        return self._commit(incoming, decision)
-
-    def _malformed(self, body: bytes, received_at, error: str) -> bytes:
-        self.logger.error(f"malformed message received: {error}")
-        decision = Decision(self.state, reply("malformed message", error), error=error)
-        raw = body.decode("utf-8", errors="backslashreplace")
-        reply_bytes, _ = self._commit(Incoming(new_message_id(), received_at, None, raw=raw), decision)
-        return reply_bytes
-
-    def _commit(self, incoming: Incoming, decision: Decision):
-        for level, logger_name, text in decision.log:
-            logging.getLogger(logger_name).log(level, text)
-        try:
-            recorded = self.store.record(incoming, decision, self.state)
+            recorded = self.store.record_batch(pending)
         except Exception as err:  # the database refused: act on nothing, say so
-            text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}"
-            self.logger.critical(text.splitlines()[0], exc_info=True)
-            return reply(MANAGER_ERROR, text.splitlines()[0]).serialize().encode(), []
-        self.state = decision.state
-        if decision.mutations:
+            text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}".splitlines()[0]
+            self.logger.critical(text, exc_info=True)
+            refusal = _serialize_reply(reply(MANAGER_ERROR, text))
+            return [(item if isinstance(item, bytes) else refusal, []) for item in outcome]
+        checklist_changed = state.checklist is not self.state.checklist
+        self.state = state
+        if checklist_changed:
             self._write_checklist_file()
-        return recorded.reply.serialize().encode(), list(zip(decision.launches, recorded.launch_run_ids))
+        results = []
+        for item in outcome:
+            if isinstance(item, bytes):
+                results.append((item, []))
+            else:
+                _, decision, _ = pending[item]
+                results.append((_serialize_reply(recorded[item].reply),
+                                list(zip(decision.launches, recorded[item].launch_run_ids))))
+        return results
 
     def _write_checklist_file(self) -> None:
         """Keep NEMO_Nowcast's checklist file as a view for people; the database is the truth."""
@@ -139,16 +164,22 @@ class ManagerLoop:
         self.logger.debug("listening...")
         while not self.stopping:
             if poller.poll(POLL_MS):
-                frames = socket.recv_multipart(zmq.NOBLOCK)
-                envelope, parts = split_envelope(frames)
-                if len(parts) == 1:
-                    reply_bytes, launches = self.handle(parts[0])
-                else:
-                    error = f"message must be one frame, got {len(parts)}"
-                    reply_bytes, launches = self._malformed(b"\n".join(parts), utcnow(), error), []
-                socket.send_multipart(envelope + [reply_bytes])
-                for launch, run_id in launches:
-                    self.launch(launch, run_id)
+                envelopes, bodies = [], []
+                while len(bodies) < MAX_BATCH:
+                    try:
+                        frames = socket.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    envelope, parts = split_envelope(frames)
+                    envelopes.append(envelope)
+                    bodies.append(parts[0] if len(parts) == 1 else MessageError(
+                        f"message must be one frame, got {len(parts)}", b"\n".join(parts)))
+                results = self.handle_batch(bodies)
+                for envelope, (reply_bytes, _) in zip(envelopes, results):
+                    socket.send_multipart(envelope + [reply_bytes])
+                for _, launches in results:
+                    for launch, run_id in launches:
+                        self.launch(launch, run_id)
             self.reap()
             self.heartbeat()
             if self.reload_requested:
@@ -166,6 +197,27 @@ class ManagerLoop:
         self.config = config
         self.next_workers = next_workers_module(config)
         self.logger.info(f"config reloaded from {config.file}")
+
+
+def _parse(body: bytes | MessageError) -> Message | MessageError:
+    if isinstance(body, MessageError):
+        return body
+    try:
+        return Message.deserialize(body)
+    except MessageError as err:
+        return err
+
+
+_PLAIN_REPLIES: dict[str, bytes] = {}
+
+
+def _serialize_reply(message: Message) -> bytes:
+    """Replies without a payload are the same bytes every time: make them once."""
+    if message.payload is not None:
+        return message.serialize().encode()
+    if message.type not in _PLAIN_REPLIES:
+        _PLAIN_REPLIES[message.type] = message.serialize().encode()
+    return _PLAIN_REPLIES[message.type]
 
 
 def next_workers_module(config) -> NextWorkersModule:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nowcast_db.database.models import (
@@ -17,6 +18,12 @@ from nowcast_db.database.models import (
 from nowcast_db.decision import Decision, Hold, ManagerState
 from nowcast_db.message import Message
 from nowcast_db.runs import OPEN_STATES, final_state
+
+MESSAGES = MessageRow.__table__
+RUNS = WorkerRun.__table__
+CHECKLIST = ChecklistEntry.__table__
+MUTATIONS = ChecklistMutation.__table__
+STATE = ManagerStateRow.__table__
 
 HOLDS = "race condition holds"
 HEARTBEAT = "heartbeat"
@@ -80,104 +87,97 @@ class Store:
 
     # --- per message -----------------------------------------------------
 
-    def stored_reply(self, message_id: str) -> Message | None:
-        """The reply already sent for this message id, if it was recorded."""
-        with Session(self.engine) as session:
-            row = session.scalars(select(MessageRow).where(MessageRow.message_id == message_id)).first()
-            if row is None:
-                return None
-            return Message("manager", row.reply_type, row.reply_payload)
+    def stored_replies(self, message_ids: list[str]) -> dict[str, Message]:
+        """The replies already sent for any of these message ids (a client's resend)."""
+        if not message_ids:
+            return {}
+        query = select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload).where(
+            MESSAGES.c.message_id.in_(message_ids))
+        with self.engine.connect() as connection:
+            return {row.message_id: Message("manager", row.reply_type, row.reply_payload)
+                    for row in connection.execute(query)}
 
-    def record(self, incoming: Incoming, decision: Decision, previous: ManagerState) -> Recorded:
-        """Write the message, its run, checklist mutations, holds and launches in one transaction."""
-        msg = incoming.message
-        with Session(self.engine) as session, session.begin():
-            row = MessageRow(
-                message_id=incoming.message_id,
-                received_at=incoming.received_at,
-                source=msg.source if msg else None,
-                type=msg.type if msg else None,
-                payload=msg.payload if msg else None,
-                raw=incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
-                reply_type=decision.reply.type,
-                reply_payload=decision.reply.payload,
-                error=decision.error,
-            )
-            session.add(row)
-            session.flush()
-            run = None
-            if msg is not None and incoming.registered:
-                run = self._run_for(session, msg, incoming.received_at)
-                row.run_id = run.id
-                state = final_state(msg.type)
-                if state is not None:
-                    run.state, run.final_message_type = state, msg.type
-                    run.finished_at = incoming.received_at
-            for mutation in decision.mutations:
-                self._apply_mutation(session, mutation, row.id, incoming.received_at)
-            if decision.state.holds != previous.holds:
-                self._put_state(session, HOLDS, [hold.as_dict() for hold in decision.state.holds])
-            launch_ids = []
-            for launch in decision.launches:
-                triggered_by = row.id if launch.decided_by in (None, incoming.message_id) else (
-                    session.scalar(select(MessageRow.id).where(MessageRow.message_id == launch.decided_by))
-                )
-                launched = WorkerRun(
-                    worker=launch.worker, module=launch.module, args=list(launch.args), host=launch.host,
-                    launched_by=launch.launched_by, requested_by=launch.requested_by, triggered_by=triggered_by,
-                    state="pending", launched_at=incoming.received_at,
-                )
-                session.add(launched)
-                session.flush()
-                launch_ids.append(launched.id)
-            sent = decision.reply
-            if decision.reply_with_run_id and launch_ids:
-                sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
-                row.reply_payload = sent.payload
-            return Recorded(row.id, run.id if run else None, sent, launch_ids)
+    def record_batch(self, items: list[tuple[Incoming, Decision, ManagerState]]) -> list[Recorded]:
+        """Write a batch of decided messages in one transaction, in arrival order.
 
-    def _run_for(self, session: Session, msg: Message, now: dt.datetime) -> WorkerRun:
+        Each item is (message as received, the decision, the state before it).
+        The hot path, so SQLAlchemy Core rather than the ORM.
+        """
+        with self.engine.begin() as connection:
+            return [self._record(connection, *item) for item in items]
+
+    def _record(self, connection, incoming: Incoming, decision: Decision, previous: ManagerState) -> Recorded:
+        msg, now = incoming.message, incoming.received_at
+        run_id = None
+        if msg is not None and incoming.registered:
+            run_id = self._run_for(connection, msg, now)
+            ended = final_state(msg.type)
+            if ended is not None:
+                connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+                    state=ended, final_message_type=msg.type, finished_at=now))
+        message_pk = connection.execute(insert(MESSAGES).values(
+            message_id=incoming.message_id,
+            received_at=now,
+            source=msg.source if msg else None,
+            type=msg.type if msg else None,
+            payload=msg.payload if msg else None,
+            raw=incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
+            reply_type=decision.reply.type,
+            reply_payload=decision.reply.payload,
+            run_id=run_id,
+            error=decision.error,
+        )).inserted_primary_key[0]
+        for mutation in decision.mutations:
+            self._apply_mutation(connection, mutation, message_pk, now)
+        if decision.state.holds != previous.holds:
+            self._put_state(connection, HOLDS, [hold.as_dict() for hold in decision.state.holds], now)
+        launch_ids = []
+        for launch in decision.launches:
+            triggered_by = message_pk if launch.decided_by in (None, incoming.message_id) else connection.scalar(
+                select(MESSAGES.c.id).where(MESSAGES.c.message_id == launch.decided_by))
+            launch_ids.append(connection.execute(insert(RUNS).values(
+                worker=launch.worker, module=launch.module, args=list(launch.args), host=launch.host,
+                launched_by=launch.launched_by, requested_by=launch.requested_by, triggered_by=triggered_by,
+                state="pending", launched_at=now,
+            )).inserted_primary_key[0])
+        sent = decision.reply
+        if decision.reply_with_run_id and launch_ids:
+            sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
+            connection.execute(update(MESSAGES).where(MESSAGES.c.id == message_pk).values(reply_payload=sent.payload))
+        return Recorded(message_pk, run_id, sent, launch_ids)
+
+    def _run_for(self, connection, msg: Message, now: dt.datetime) -> int:
         """The run a message belongs to: the run id it carries, else the oldest
         open run of that worker, else a new run started by hand (``external``)."""
         if msg.run_id is not None:
-            run = session.get(WorkerRun, msg.run_id)
-            if run is not None and run.worker == msg.source:
-                if run.state == "pending":
-                    run.state, run.started_at = "running", run.started_at or now
-                return run
-        run = session.scalars(
-            select(WorkerRun)
-            .where(WorkerRun.worker == msg.source, WorkerRun.state.in_(OPEN_STATES))
-            .order_by(WorkerRun.id)
-            .limit(1)
-        ).first()
-        if run is not None:
-            return run
-        run = WorkerRun(worker=msg.source, module=None, args=None, host="unknown", launched_by="external",
-                        state="running", launched_at=now, started_at=now)
-        session.add(run)
-        session.flush()
-        return run
+            row = connection.execute(select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == msg.run_id)).first()
+            if row is not None and row.worker == msg.source:
+                if row.state == "pending":
+                    connection.execute(update(RUNS).where(RUNS.c.id == msg.run_id).values(
+                        state="running", started_at=func.coalesce(RUNS.c.started_at, now)))
+                return msg.run_id
+        open_run = connection.scalar(
+            select(RUNS.c.id).where(RUNS.c.worker == msg.source, RUNS.c.state.in_(OPEN_STATES))
+            .order_by(RUNS.c.id).limit(1))
+        if open_run is not None:
+            return open_run
+        return connection.execute(insert(RUNS).values(
+            worker=msg.source, host="unknown", launched_by="external", state="running",
+            launched_at=now, started_at=now,
+        )).inserted_primary_key[0]
 
-    def _apply_mutation(self, session: Session, mutation, message_pk: int, now: dt.datetime) -> None:
-        session.add(ChecklistMutation(key=mutation.key, operation=mutation.operation, before=mutation.before,
-                                      after=mutation.after, message_id=message_pk, at=now))
-        entry = session.get(ChecklistEntry, mutation.key)
+    def _apply_mutation(self, connection, mutation, message_pk: int, now: dt.datetime) -> None:
+        connection.execute(insert(MUTATIONS).values(
+            key=mutation.key, operation=mutation.operation, before=mutation.before, after=mutation.after,
+            message_id=message_pk, at=now))
         if mutation.operation == "clear":
-            if entry is not None:
-                session.delete(entry)
-            return
-        if entry is None:
-            session.add(ChecklistEntry(key=mutation.key, value=mutation.after, updated_at=now, message_id=message_pk))
+            connection.execute(delete(CHECKLIST).where(CHECKLIST.c.key == mutation.key))
         else:
-            entry.value, entry.updated_at, entry.message_id = mutation.after, now, message_pk
+            _upsert(connection, CHECKLIST, "key",
+                    {"key": mutation.key, "value": mutation.after, "updated_at": now, "message_id": message_pk})
 
-    def _put_state(self, session: Session, name: str, value) -> None:
-        row = session.get(ManagerStateRow, name)
-        if row is None:
-            session.add(ManagerStateRow(name=name, value=value, updated_at=utcnow()))
-        else:
-            row.value, row.updated_at = value, utcnow()
+    def _put_state(self, connection, name: str, value, now: dt.datetime) -> None:
+        _upsert(connection, STATE, "name", {"name": name, "value": value, "updated_at": now})
 
     # --- launches and exits ----------------------------------------------
 
@@ -213,9 +213,17 @@ class Store:
             return run.state
 
     def heartbeat(self, value: dict) -> None:
-        with Session(self.engine) as session, session.begin():
-            self._put_state(session, HEARTBEAT, value)
+        with self.engine.begin() as connection:
+            self._put_state(connection, HEARTBEAT, value, utcnow())
 
     def checklist(self) -> dict:
         with Session(self.engine) as session:
             return {row.key: row.value for row in session.scalars(select(ChecklistEntry).order_by(ChecklistEntry.key))}
+
+
+def _upsert(connection, table, key: str, values: dict) -> None:
+    """Insert a row or update the one with the same key (SQLite and PostgreSQL)."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=[key], set_={name: statement.excluded[name] for name in values if name != key}))
