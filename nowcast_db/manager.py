@@ -14,6 +14,7 @@ from nowcast_db import process
 from nowcast_db.database import Store, database_url, make_engine, upgrade
 from nowcast_db.errors import NowcastError
 from nowcast_db.manager_loop import ManagerLoop
+from nowcast_db.notifications import Notifier
 
 LOST_REASON = (
     "recorded as pending but the manager stopped before starting it; "
@@ -53,7 +54,11 @@ def main(args=None) -> None:
     if state.holds:
         logger.info(f"race condition holds restored: {[sorted(h.waiting_for) for h in state.holds]}")
 
-    loop = ManagerLoop(config, store, state, logger)
+    try:
+        notifier = Notifier(config, logger)
+    except NowcastError as err:
+        sys.exit(f"manager: error: {err}")
+    loop = ManagerLoop(config, store, state, logger, notifier)
     module = loop.next_workers.get()
     if isinstance(module, BaseException):
         logger.error(f"next workers module failed to load: {module}")
@@ -80,6 +85,7 @@ def main(args=None) -> None:
     try:
         loop.serve(socket)
     finally:
+        notifier.close(timeout=5)
         socket.close()
         context.term()
         engine.dispose()

@@ -19,11 +19,14 @@ import zmq
 from nowcast_db import launcher
 from nowcast_db.config import Config
 from nowcast_db.database.store import Incoming, Store, utcnow
-from nowcast_db.decision import LAUNCH_REQUEST, Decision, Launch, ManagerState, decide, reply
+from nowcast_db.decision import (
+    CLEAR_CHECKLIST, LAUNCH_REQUEST, NEED, Decision, Launch, ManagerState, decide, reply,
+)
 from nowcast_db.errors import MessageError, NowcastError
 from nowcast_db.logs import configure_logging
 from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
+from nowcast_db.notifications import Notifier
 
 MANAGER_ERROR = "manager error"
 MAX_BATCH = 500  # messages committed together at most
@@ -32,8 +35,10 @@ POLL_MS = 200
 
 
 class ManagerLoop:
-    def __init__(self, config, store: Store, state: ManagerState, logger: logging.Logger | None = None):
+    def __init__(self, config, store: Store, state: ManagerState, logger: logging.Logger | None = None,
+                 notifier: Notifier | None = None):
         self.config = config
+        self.notifier = notifier
         self.store = store
         self.state = state
         self.logger = logger or logging.getLogger("manager")
@@ -105,10 +110,20 @@ class ManagerLoop:
             if isinstance(item, bytes):
                 results.append((item, []))
             else:
-                _, decision, _ = pending[item]
+                incoming, decision, _ = pending[item]
+                self._notify(incoming.message, decision)
                 results.append((_serialize_reply(recorded[item].reply),
                                 list(zip(decision.launches, recorded[item].launch_run_ids))))
         return results
+
+    def _notify(self, msg: Message | None, decision: Decision) -> None:
+        """Queue a Slack notification for a worker's report (posted off this loop)."""
+        if self.notifier is None or msg is None or decision.error or msg.type in (NEED, CLEAR_CHECKLIST):
+            return
+        workers = self.config["message registry"]["workers"]
+        description = (workers.get(msg.source) or {}).get(msg.type)
+        if description is not None:
+            self.notifier.notify(msg.source, msg.type, description)
 
     def _write_checklist_file(self) -> None:
         """Keep NEMO_Nowcast's checklist file as a view for people; the database is the truth."""
@@ -191,10 +206,13 @@ class ManagerLoop:
         try:
             config = Config(self.config.file)
             configure_logging(config, long_running=True)
+            notifier = Notifier(config, self.logger) if self.notifier is not None else None
         except NowcastError as err:
             self.logger.error(f"config not reloaded, keeping the current one: {err}")
             return
-        self.config = config
+        if self.notifier is not None:
+            self.notifier.close(timeout=0)
+        self.config, self.notifier = config, notifier
         self.next_workers = next_workers_module(config)
         self.logger.info(f"config reloaded from {config.file}")
 
