@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,23 @@ RUNS = WorkerRun.__table__
 CHECKLIST = ChecklistEntry.__table__
 MUTATIONS = ChecklistMutation.__table__
 STATE = ManagerStateRow.__table__
+
+# Statements of the hot path, built once; parameters named b_* where a
+# column of the same name is also set.
+INSERT_MESSAGE = insert(MESSAGES)
+INSERT_RUN = insert(RUNS)
+INSERT_MUTATION = insert(MUTATIONS)
+SELECT_RUN = select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == bindparam("b_id"))
+SELECT_OPEN_RUN = (select(RUNS.c.id).where(RUNS.c.worker == bindparam("b_worker"), RUNS.c.state.in_(OPEN_STATES))
+                   .order_by(RUNS.c.id).limit(1))
+SELECT_MESSAGE_PK = select(MESSAGES.c.id).where(MESSAGES.c.message_id == bindparam("b_message_id"))
+START_RUN = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
+    state="running", started_at=func.coalesce(RUNS.c.started_at, bindparam("b_at", type_=RUNS.c.started_at.type)))
+END_RUN = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), final_message_type=bindparam("b_type"), finished_at=bindparam("b_at"))
+SET_REPLY_PAYLOAD = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
+    reply_payload=bindparam("b_payload", type_=MESSAGES.c.reply_payload.type))
+DELETE_CHECKLIST_KEY = delete(CHECKLIST).where(CHECKLIST.c.key == bindparam("b_key"))
 
 HOLDS = "race condition holds"
 HEARTBEAT = "heartbeat"
@@ -101,83 +118,89 @@ class Store:
         """Write a batch of decided messages in one transaction, in arrival order.
 
         Each item is (message as received, the decision, the state before it).
-        The hot path, so SQLAlchemy Core rather than the ORM.
+        The hot path: prebuilt Core statements executed with parameters (so
+        SQLAlchemy compiles each once), mutation rows inserted together and
+        each checklist key written once per batch with its final value.
         """
+        mutation_rows: list[dict] = []
+        checklist_rows: dict[str, dict | None] = {}
         with self.engine.begin() as connection:
-            return [self._record(connection, *item) for item in items]
+            recorded = [self._record(connection, *item, mutation_rows, checklist_rows) for item in items]
+            if mutation_rows:
+                connection.execute(INSERT_MUTATION, mutation_rows)
+            upserts = [row for row in checklist_rows.values() if row is not None]
+            cleared = [{"b_key": key} for key, row in checklist_rows.items() if row is None]
+            if upserts:
+                connection.execute(_upsert_statement(connection, CHECKLIST, "key", upserts[0]), upserts)
+            if cleared:
+                connection.execute(DELETE_CHECKLIST_KEY, cleared)
+            last_holds = next((d.state.holds for _, d, previous in reversed(items)
+                               if d.state.holds != previous.holds), None)
+            if last_holds is not None:
+                self._put_state(connection, HOLDS, [hold.as_dict() for hold in last_holds], items[-1][0].received_at)
+        return recorded
 
-    def _record(self, connection, incoming: Incoming, decision: Decision, previous: ManagerState) -> Recorded:
+    def _record(self, connection, incoming: Incoming, decision: Decision, previous: ManagerState,
+                mutation_rows: list[dict], checklist_rows: dict) -> Recorded:
         msg, now = incoming.message, incoming.received_at
         run_id = None
         if msg is not None and incoming.registered:
             run_id = self._run_for(connection, msg, now)
             ended = final_state(msg.type)
             if ended is not None:
-                connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
-                    state=ended, final_message_type=msg.type, finished_at=now))
-        message_pk = connection.execute(insert(MESSAGES).values(
-            message_id=incoming.message_id,
-            received_at=now,
-            source=msg.source if msg else None,
-            type=msg.type if msg else None,
-            payload=msg.payload if msg else None,
-            raw=incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
-            reply_type=decision.reply.type,
-            reply_payload=decision.reply.payload,
-            run_id=run_id,
-            error=decision.error,
-        )).inserted_primary_key[0]
+                connection.execute(END_RUN, {"b_id": run_id, "b_state": ended, "b_type": msg.type, "b_at": now})
+        message_pk = connection.execute(INSERT_MESSAGE, {
+            "message_id": incoming.message_id,
+            "received_at": now,
+            "source": msg.source if msg else None,
+            "type": msg.type if msg else None,
+            "payload": msg.payload if msg else None,
+            "raw": incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
+            "reply_type": decision.reply.type,
+            "reply_payload": decision.reply.payload,
+            "run_id": run_id,
+            "error": decision.error,
+        }).inserted_primary_key[0]
         for mutation in decision.mutations:
-            self._apply_mutation(connection, mutation, message_pk, now)
-        if decision.state.holds != previous.holds:
-            self._put_state(connection, HOLDS, [hold.as_dict() for hold in decision.state.holds], now)
+            mutation_rows.append({"key": mutation.key, "operation": mutation.operation, "before": mutation.before,
+                                  "after": mutation.after, "message_id": message_pk, "at": now})
+            checklist_rows[mutation.key] = None if mutation.operation == "clear" else {
+                "key": mutation.key, "value": mutation.after, "updated_at": now, "message_id": message_pk}
         launch_ids = []
         for launch in decision.launches:
             triggered_by = message_pk if launch.decided_by in (None, incoming.message_id) else connection.scalar(
-                select(MESSAGES.c.id).where(MESSAGES.c.message_id == launch.decided_by))
-            launch_ids.append(connection.execute(insert(RUNS).values(
-                worker=launch.worker, module=launch.module, args=list(launch.args), host=launch.host,
-                launched_by=launch.launched_by, requested_by=launch.requested_by, triggered_by=triggered_by,
-                state="pending", launched_at=now,
-            )).inserted_primary_key[0])
+                SELECT_MESSAGE_PK, {"b_message_id": launch.decided_by})
+            launch_ids.append(connection.execute(INSERT_RUN, {
+                "worker": launch.worker, "module": launch.module, "args": list(launch.args), "host": launch.host,
+                "launched_by": launch.launched_by, "requested_by": launch.requested_by,
+                "triggered_by": triggered_by, "state": "pending", "launched_at": now,
+            }).inserted_primary_key[0])
         sent = decision.reply
         if decision.reply_with_run_id and launch_ids:
             sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
-            connection.execute(update(MESSAGES).where(MESSAGES.c.id == message_pk).values(reply_payload=sent.payload))
+            connection.execute(SET_REPLY_PAYLOAD, {"b_id": message_pk, "b_payload": sent.payload})
         return Recorded(message_pk, run_id, sent, launch_ids)
 
     def _run_for(self, connection, msg: Message, now: dt.datetime) -> int:
         """The run a message belongs to: the run id it carries, else the oldest
         open run of that worker, else a new run started by hand (``external``)."""
         if msg.run_id is not None:
-            row = connection.execute(select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == msg.run_id)).first()
+            row = connection.execute(SELECT_RUN, {"b_id": msg.run_id}).first()
             if row is not None and row.worker == msg.source:
                 if row.state == "pending":
-                    connection.execute(update(RUNS).where(RUNS.c.id == msg.run_id).values(
-                        state="running", started_at=func.coalesce(RUNS.c.started_at, now)))
+                    connection.execute(START_RUN, {"b_id": msg.run_id, "b_at": now})
                 return msg.run_id
-        open_run = connection.scalar(
-            select(RUNS.c.id).where(RUNS.c.worker == msg.source, RUNS.c.state.in_(OPEN_STATES))
-            .order_by(RUNS.c.id).limit(1))
+        open_run = connection.scalar(SELECT_OPEN_RUN, {"b_worker": msg.source})
         if open_run is not None:
             return open_run
-        return connection.execute(insert(RUNS).values(
-            worker=msg.source, host="unknown", launched_by="external", state="running",
-            launched_at=now, started_at=now,
-        )).inserted_primary_key[0]
-
-    def _apply_mutation(self, connection, mutation, message_pk: int, now: dt.datetime) -> None:
-        connection.execute(insert(MUTATIONS).values(
-            key=mutation.key, operation=mutation.operation, before=mutation.before, after=mutation.after,
-            message_id=message_pk, at=now))
-        if mutation.operation == "clear":
-            connection.execute(delete(CHECKLIST).where(CHECKLIST.c.key == mutation.key))
-        else:
-            _upsert(connection, CHECKLIST, "key",
-                    {"key": mutation.key, "value": mutation.after, "updated_at": now, "message_id": message_pk})
+        return connection.execute(INSERT_RUN, {
+            "worker": msg.source, "host": "unknown", "launched_by": "external", "state": "running",
+            "launched_at": now, "started_at": now,
+        }).inserted_primary_key[0]
 
     def _put_state(self, connection, name: str, value, now: dt.datetime) -> None:
-        _upsert(connection, STATE, "name", {"name": name, "value": value, "updated_at": now})
+        row = {"name": name, "value": value, "updated_at": now}
+        connection.execute(_upsert_statement(connection, STATE, "name", row), row)
 
     # --- launches and exits ----------------------------------------------
 
@@ -221,9 +244,9 @@ class Store:
             return {row.key: row.value for row in session.scalars(select(ChecklistEntry).order_by(ChecklistEntry.key))}
 
 
-def _upsert(connection, table, key: str, values: dict) -> None:
-    """Insert a row or update the one with the same key (SQLite and PostgreSQL)."""
+def _upsert_statement(connection, table, key: str, example: dict):
+    """INSERT … ON CONFLICT (key) DO UPDATE for the columns in ``example`` (SQLite and PostgreSQL)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    connection.execute(statement.on_conflict_do_update(
-        index_elements=[key], set_={name: statement.excluded[name] for name in values if name != key}))
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={name: statement.excluded[name] for name in example if name != key})
