@@ -1,0 +1,133 @@
+"""Nowcast log aggregator: writes the log messages that other processes publish.
+
+python -m nowcast_db.log_aggregator CONFIG
+
+For systems whose workers run on other hosts: every publishing process sends
+its records as [``process.LEVEL``, message] on its port in ``zmq: ports:
+logging:``; the aggregator subscribes to all of them and hands each record to
+the ``logging: aggregator:`` configuration under the publisher's name, so one
+set of log files tells the whole story.  It is reached over the network by
+anything that can connect, so a message it cannot read is reported and
+skipped, never allowed to stop it.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+import zmq
+from zmq.log.handlers import TOPIC_DELIM
+
+from nowcast_db import process
+from nowcast_db.errors import NowcastError
+from nowcast_db.logs import AGGREGATOR, logging_addresses
+
+POLL_MS = 200
+LEVELS = {name: level for name, level in logging.getLevelNamesMapping().items() if level > logging.NOTSET}
+
+
+class MalformedRecord(ValueError):
+    """A published message that is not [``process.LEVEL[.subtopic]``, message]."""
+
+
+def parse(frames: list[bytes]) -> tuple[str, int, str]:
+    """(process name, level, message) from a published log message.
+
+    pyzmq's PUBHandler moves the part of a message before ``::`` into the
+    topic (``sleep.INFO.part``); it is put back, so the line reads as logged.
+    """
+    if len(frames) != 2:
+        raise MalformedRecord(f"expected 2 frames (topic, message), got {len(frames)}")
+    try:
+        topic, message = (frame.decode("utf-8") for frame in frames)
+    except UnicodeDecodeError as err:
+        raise MalformedRecord(f"not UTF-8: {err}") from None
+    parts = topic.split(".")
+    at = next((i for i, part in enumerate(parts) if part in LEVELS), None)
+    if at is None:
+        raise MalformedRecord(f"topic {topic!r} names no log level")
+    name, subtopic = ".".join(parts[:at]), ".".join(parts[at + 1:])
+    if not name.strip("."):
+        raise MalformedRecord(f"topic {topic!r} names no process")
+    message = message.rstrip("\n")
+    if subtopic:
+        message = f"{subtopic}{TOPIC_DELIM}{message}"
+    return name, LEVELS[parts[at]], message
+
+
+class Aggregator:
+    def __init__(self, config, logger: logging.Logger):
+        self.config, self.logger = config, logger
+        self.stopping = False
+
+    def subscribe(self, socket: zmq.Socket) -> None:
+        """Connect to every publisher's port; bare ports are on ``zmq: host``."""
+        connected = set()
+        for name, addresses in logging_addresses(self.config).items():
+            for host, port in addresses:
+                host = host or self.config["zmq"]["host"]
+                if (host, port) in connected:
+                    continue
+                try:
+                    socket.connect(f"tcp://{host}:{port}")
+                except zmq.ZMQError as err:
+                    raise NowcastError(f"{self.config.file}: key 'zmq: ports: logging: {name}': "
+                                       f"cannot subscribe to {host}:{port}: {err}") from None
+                connected.add((host, port))
+                self.logger.info(f"subscribed to {host} port {port} for log messages from {name}")
+        socket.setsockopt(zmq.SUBSCRIBE, b"")
+
+    def handle(self, frames: list[bytes]) -> None:
+        try:
+            name, level, message = parse(frames)
+        except MalformedRecord as err:
+            self.logger.warning(f"malformed log message skipped: {err}: {_preview(frames)}")
+            return
+        logging.getLogger(name).log(level, message)
+
+    def run(self) -> int:
+        context = zmq.Context.instance()
+        socket = context.socket(zmq.SUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        try:
+            try:
+                self.subscribe(socket)
+            except NowcastError as err:
+                self.logger.critical(str(err))
+                return 1
+            process.on_stop_signals(self.logger, self.stop)
+            poller = zmq.Poller()
+            poller.register(socket, zmq.POLLIN)
+            while not self.stopping:
+                if poller.poll(POLL_MS):
+                    self.handle(socket.recv_multipart(zmq.NOBLOCK))
+        finally:
+            socket.close()
+            context.term()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping = True
+
+
+def _preview(frames: list[bytes], limit: int = 200) -> str:
+    text = repr(frames)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def main(args=None) -> None:
+    parser = process.arg_parser(AGGREGATOR, __doc__.splitlines()[0])
+    parsed = parser.parse_args(args)
+    config, logger = process.start(AGGREGATOR, parsed)
+    if not isinstance(config["logging"].get("aggregator"), dict):
+        sys.exit(f"{AGGREGATOR}: error: {config.file}: missing key 'logging: aggregator' "
+                 f"(expected the logging dictConfig that aggregated messages are written with)")
+    try:
+        logging_addresses(config)
+    except NowcastError as err:
+        sys.exit(f"{AGGREGATOR}: error: {err}")
+    raise SystemExit(Aggregator(config, logger).run())
+
+
+if __name__ == "__main__":
+    main()
