@@ -31,6 +31,7 @@ from nowcast_db.notifications import Notifier
 MANAGER_ERROR = "manager error"
 MAX_BATCH = 500  # messages committed together at most
 HEARTBEAT_SECONDS = 5.0
+CHECKLIST_FILE_SECONDS = 1.0
 POLL_MS = 200
 
 
@@ -47,6 +48,8 @@ class ManagerLoop:
         self.stopping = False
         self.reload_requested = False
         self._last_heartbeat = 0.0
+        self._checklist_file_stale = False
+        self._checklist_file_written = 0.0
 
     # --- a batch of messages ----------------------------------------------
 
@@ -101,10 +104,8 @@ class ManagerLoop:
             self.logger.critical(text, exc_info=True)
             refusal = _serialize_reply(reply(MANAGER_ERROR, text))
             return [(item if isinstance(item, bytes) else refusal, []) for item in outcome]
-        checklist_changed = state.checklist is not self.state.checklist
+        self._checklist_file_stale |= state.checklist is not self.state.checklist
         self.state = state
-        if checklist_changed:
-            self._write_checklist_file()
         results = []
         for item in outcome:
             if isinstance(item, bytes):
@@ -125,8 +126,15 @@ class ManagerLoop:
         if description is not None:
             self.notifier.notify(msg.source, msg.type, description)
 
-    def _write_checklist_file(self) -> None:
-        """Keep NEMO_Nowcast's checklist file as a view for people; the database is the truth."""
+    def write_checklist_file(self, force: bool = False) -> None:
+        """Keep NEMO_Nowcast's checklist file as a view for people (the
+        database is the truth): rewritten when the checklist changed, at most
+        every CHECKLIST_FILE_SECONDS so a burst of messages does not rewrite it
+        for each one, and on the way out."""
+        now = time.monotonic()
+        if not self._checklist_file_stale or (not force and now - self._checklist_file_written < CHECKLIST_FILE_SECONDS):
+            return
+        self._checklist_file_stale, self._checklist_file_written = False, now
         path = self.config["checklist file"]
         tmp = f"{path}.tmp"
         try:
@@ -197,9 +205,11 @@ class ManagerLoop:
                         self.launch(launch, run_id)
             self.reap()
             self.heartbeat()
+            self.write_checklist_file()
             if self.reload_requested:
                 self.reload_requested = False
                 self.reload_config()
+        self.write_checklist_file(force=True)
 
     def reload_config(self) -> None:
         """Re-read the config file (SIGHUP); a bad file keeps the current config running."""

@@ -41,6 +41,8 @@ END_RUN = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
 SET_REPLY_PAYLOAD = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
     reply_payload=bindparam("b_payload", type_=MESSAGES.c.reply_payload.type))
 DELETE_CHECKLIST_KEY = delete(CHECKLIST).where(CHECKLIST.c.key == bindparam("b_key"))
+SELECT_REPLIES = select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload).where(
+    MESSAGES.c.message_id.in_(bindparam("b_ids", expanding=True)))
 
 HOLDS = "race condition holds"
 HEARTBEAT = "heartbeat"
@@ -108,11 +110,9 @@ class Store:
         """The replies already sent for any of these message ids (a client's resend)."""
         if not message_ids:
             return {}
-        query = select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload).where(
-            MESSAGES.c.message_id.in_(message_ids))
         with self.engine.connect() as connection:
             return {row.message_id: Message("manager", row.reply_type, row.reply_payload)
-                    for row in connection.execute(query)}
+                    for row in connection.execute(SELECT_REPLIES, {"b_ids": message_ids})}
 
     def record_batch(self, items: list[tuple[Incoming, Decision, ManagerState]]) -> list[Recorded]:
         """Write a batch of decided messages in one transaction, in arrival order.
@@ -244,9 +244,16 @@ class Store:
             return {row.key: row.value for row in session.scalars(select(ChecklistEntry).order_by(ChecklistEntry.key))}
 
 
+_UPSERTS: dict = {}
+
+
 def _upsert_statement(connection, table, key: str, example: dict):
-    """INSERT … ON CONFLICT (key) DO UPDATE for the columns in ``example`` (SQLite and PostgreSQL)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=[key], set_={name: statement.excluded[name] for name in example if name != key})
+    """INSERT … ON CONFLICT (key) DO UPDATE for the columns in ``example``
+    (SQLite and PostgreSQL); built once per dialect, table and columns."""
+    cache_key = (connection.dialect.name, table.name, key, tuple(example))
+    if cache_key not in _UPSERTS:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(table)
+        _UPSERTS[cache_key] = statement.on_conflict_do_update(
+            index_elements=[key], set_={name: statement.excluded[name] for name in example if name != key})
+    return _UPSERTS[cache_key]
