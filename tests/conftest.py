@@ -1,7 +1,9 @@
 """Shared fixtures: a toy nowcast system on free loopback ports, run as real processes."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -114,8 +116,8 @@ class ToySystem:
         if self.db_path.exists() and "manager" in self.processes:
             try:
                 wait_until(lambda: self.sql(
-                    "SELECT count(*) FROM worker_runs WHERE launched_by = 'manager' AND "
-                    "(state = 'pending' OR (pid IS NOT NULL AND exit_code IS NULL))") == [(0,)],
+                    "SELECT count(*) FROM worker_runs WHERE "
+                    "state = 'pending' OR (pid IS NOT NULL AND exit_code IS NULL)") == [(0,)],
                     timeout=15, what="launched workers to finish")
             except AssertionError:
                 pass  # the test has already passed or failed; stop everything regardless
@@ -163,6 +165,30 @@ def system(toy) -> ToySystem:
     toy.register_need("sleep", "awaken")
     toy.start_system()
     return toy
+
+
+@contextlib.contextmanager
+def under_circus(toy: ToySystem):
+    """Run the toy system's generated circus.ini, as written, with circus's own
+    sockets moved to free loopback ports; yields the circusctl command."""
+    bin_dir = Path(sys.executable).parent
+    endpoint, pubsub, stats = (f"tcp://127.0.0.1:{port}" for port in free_ports(3))
+    circus_ini = toy.directory / "circus.ini"
+    circus_ini.write_text(f"[circus]\nendpoint = {endpoint}\npubsub_endpoint = {pubsub}\n"
+                          f"stats_endpoint = {stats}\n\n" + circus_ini.read_text())
+    circusctl = [str(bin_dir / "circusctl"), "--endpoint", endpoint]
+    circusd = subprocess.Popen([str(bin_dir / "circusd"), "circus.ini"], cwd=toy.directory, env=toy.env,
+                               stdout=open(toy.directory / "circusd.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: toy.heartbeat_pid(), timeout=60, what="manager under circus")
+        yield circusctl
+    finally:
+        subprocess.run([*circusctl, "quit"], cwd=toy.directory, env=toy.env, capture_output=True, timeout=30)
+        circusd.wait(30)
+
+
+needs_circus = pytest.mark.skipif(shutil.which("circusd", path=str(Path(sys.executable).parent)) is None,
+                                  reason="circus not installed (pip install '.[test]')")
 
 
 def raw_request(port: int, frame: bytes, timeout: float = 10.0) -> bytes:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_circus, under_circus, wait_until
+
 NOWCAST = [sys.executable, "-m", "nowcast_db.cli"]
 
 
@@ -60,24 +62,9 @@ def test_db_upgrade_with_unset_variable_is_one_line_error(tmp_path):
     assert "key 'checklist file'" in result.stderr
 
 
-@pytest.mark.skipif(shutil.which("circusd", path=str(Path(sys.executable).parent)) is None,
-                    reason="circus not installed (pip install '.[test]')")
+@needs_circus
 def test_toy_system_runs_under_circus(toy):
-    """The generated circus.ini, as written, with circus's own sockets moved to free loopback ports."""
-    from nowcast_db.demo import free_ports
-
-    bin_dir = Path(sys.executable).parent
-    endpoint, pubsub, stats = (f"tcp://127.0.0.1:{port}" for port in free_ports(3))
-    circus_ini = toy.directory / "circus.ini"
-    circus_ini.write_text(f"[circus]\nendpoint = {endpoint}\npubsub_endpoint = {pubsub}\n"
-                          f"stats_endpoint = {stats}\n\n" + circus_ini.read_text())
-    circusctl = [str(bin_dir / "circusctl"), "--endpoint", endpoint]
-    circusd = subprocess.Popen([str(bin_dir / "circusd"), "circus.ini"], cwd=toy.directory, env=toy.env,
-                               stdout=open(toy.directory / "circusd.log", "wb"), stderr=subprocess.STDOUT)
-    try:
-        from conftest import wait_until
-
-        wait_until(lambda: toy.heartbeat_pid(), timeout=60, what="manager under circus")
+    with under_circus(toy) as circusctl:
         result = toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
         assert result.returncode == 0, result.stdout + result.stderr
         wait_until(lambda: toy.sql("SELECT state, exit_code FROM worker_runs WHERE worker = 'awaken'")
@@ -86,17 +73,11 @@ def test_toy_system_runs_under_circus(toy):
                                 capture_output=True, text=True, timeout=30)
         for watcher in ("manager", "message_broker", "scheduler"):
             assert f"{watcher}: active" in status.stdout, status.stdout
-    finally:
-        subprocess.run([*circusctl, "quit"], cwd=toy.directory, env=toy.env,
-                       capture_output=True, timeout=30)
-        circusd.wait(30)
 
 
 @pytest.mark.skipif(shutil.which("supervisord", path=str(Path(sys.executable).parent)) is None,
                     reason="supervisor not installed (pip install '.[test]')")
 def test_toy_system_runs_under_supervisord(toy):
-    from conftest import wait_until
-
     bin_dir = Path(sys.executable).parent
     supervisorctl = [str(bin_dir / "supervisorctl"), "-c", "supervisord.ini"]
     supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-c", "supervisord.ini"], cwd=toy.directory,
