@@ -59,6 +59,7 @@ class Aggregator:
     def __init__(self, config, logger: logging.Logger):
         self.config, self.logger = config, logger
         self.stopping = False
+        self.reload_requested = False
 
     def subscribe(self, socket: zmq.Socket) -> None:
         """Connect to every publisher's port; bare ports are on ``zmq: host``."""
@@ -96,11 +97,16 @@ class Aggregator:
                 self.logger.critical(str(err))
                 return 1
             process.on_stop_signals(self.logger, self.stop)
+            process.on_hangup(self.logger, lambda: setattr(self, "reload_requested", True))
             poller = zmq.Poller()
             poller.register(socket, zmq.POLLIN)
             while not self.stopping:
                 if poller.poll(POLL_MS):
                     self.handle(socket.recv_multipart(zmq.NOBLOCK))
+                if self.reload_requested:
+                    self.reload_requested = False
+                    if process.reload_logging(AGGREGATOR, self.config.file, self.logger) is not None:
+                        self.logger.info(f"logging reconfigured from {self.config.file}")
         finally:
             socket.close()
             context.term()

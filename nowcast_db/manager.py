@@ -5,7 +5,6 @@ python -m nowcast_db.manager CONFIG [--ignore-checklist]
 """
 from __future__ import annotations
 
-import signal
 import sys
 
 import zmq
@@ -76,11 +75,7 @@ def main(args=None) -> None:
         loop.stopping = True
 
     process.on_stop_signals(logger, stop)
-    def on_hangup(_signum, _frame):
-        logger.info("SIGHUP received; reloading config")
-        loop.reload_requested = True
-
-    signal.signal(signal.SIGHUP, on_hangup)
+    process.on_hangup(logger, lambda: setattr(loop, "reload_requested", True))
     loop.heartbeat(force=True)
     try:
         loop.serve(socket)

@@ -16,14 +16,12 @@ import time
 import yaml
 import zmq
 
-from nowcast_db import launcher
-from nowcast_db.config import Config
+from nowcast_db import launcher, process
 from nowcast_db.database.store import Incoming, Store, utcnow
 from nowcast_db.decision import (
     CLEAR_CHECKLIST, LAUNCH_REQUEST, NEED, Decision, Launch, ManagerState, decide, reply,
 )
 from nowcast_db.errors import MessageError, NowcastError
-from nowcast_db.logs import configure_logging
 from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
 from nowcast_db.notifications import Notifier
@@ -213,9 +211,10 @@ class ManagerLoop:
 
     def reload_config(self) -> None:
         """Re-read the config file (SIGHUP); a bad file keeps the current config running."""
+        config = process.reload_logging("manager", self.config.file, self.logger)
+        if config is None:
+            return
         try:
-            config = Config(self.config.file)
-            configure_logging(config, long_running=True)
             notifier = Notifier(config, self.logger) if self.notifier is not None else None
         except NowcastError as err:
             self.logger.error(f"config not reloaded, keeping the current one: {err}")

@@ -67,8 +67,9 @@ class Broker:
                 socket.close(linger=0)
 
     def run(self) -> int:
-        stop = threading.Event()
+        stop, reload = threading.Event(), threading.Event()
         process.on_stop_signals(self.logger, stop.set)
+        process.on_hangup(self.logger, reload.set)
         thread = threading.Thread(target=self._proxy, name="proxy", daemon=True)
         thread.start()
         self.ready.wait()
@@ -79,11 +80,25 @@ class Broker:
             if not thread.is_alive():
                 self.logger.critical("proxy stopped unexpectedly")
                 return 1
+            if reload.is_set():
+                reload.clear()
+                self._reload()
         self.control.send(b"TERMINATE")
         thread.join(5)
         self.control.close(linger=0)
         self.context.term()
         return 0
+
+
+    def _reload(self) -> None:
+        """SIGHUP: follow the config's logging; ports are bound once, so changing them needs a restart."""
+        config = process.reload_logging("message_broker", self.config.file, self.logger)
+        if config is None:
+            return
+        if config["zmq"]["ports"]["workers"] != self.config["zmq"]["ports"]["workers"] or \
+                config["zmq"]["ports"]["manager"] != self.config["zmq"]["ports"]["manager"]:
+            self.logger.warning("zmq ports changed in the config: restart the broker to use them")
+        self.logger.info(f"config reloaded from {config.file}")
 
 
 def main(args=None) -> None:

@@ -24,7 +24,7 @@ def start(name: str, parsed_args) -> tuple[Config, logging.Logger]:
     """Load the config and configure logging, or exit 2 with a one-line error."""
     try:
         config = Config(parsed_args.config_file)
-        where = configure_logging(config, long_running=True)
+        where = configure_logging(config, long_running=True, name=name)
     except NowcastError as err:
         sys.exit(f"{name}: error: {err}")
     init_sentry()
@@ -44,3 +44,25 @@ def on_stop_signals(logger: logging.Logger, callback) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def on_hangup(logger: logging.Logger, callback) -> None:
+    """Call ``callback`` on SIGHUP (circus and supervisord send it to reload)."""
+
+    def handler(_signum, _frame):
+        logger.info("SIGHUP received; reloading config")
+        callback()
+
+    signal.signal(signal.SIGHUP, handler)
+
+
+def reload_logging(name: str, config_file, logger: logging.Logger):
+    """Re-read the config and re-apply its logging; the new config, or None
+    (and an error logged) when the file is now broken."""
+    try:
+        config = Config(config_file)
+        configure_logging(config, long_running=True, name=name)
+    except NowcastError as err:
+        logger.error(f"config not reloaded, keeping the current one: {err}")
+        return None
+    return config

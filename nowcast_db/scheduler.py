@@ -11,17 +11,14 @@ replaces the schedule.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 import schedule
 
 from nowcast_db import process
 from nowcast_db.client import ManagerClient, ManagerUnreachable
-from nowcast_db.config import Config
 from nowcast_db.errors import NowcastError
 from nowcast_db.launch_request import LaunchRefused, launch_message, request_launch
-from nowcast_db.logs import configure_logging
 from nowcast_db.schedule_config import ScheduledLaunch, scheduled_launches
 
 # a scheduled launch that the manager has not accepted in this time is given up
@@ -72,10 +69,11 @@ class Scheduler:
             self.scheduler.run_pending()
 
     def reload(self) -> None:
+        config = process.reload_logging("scheduler", self.config.file, self.logger)
+        if config is None:
+            return
         try:
-            config = Config(self.config.file)
             launches = scheduled_launches(config)
-            configure_logging(config, long_running=True)
         except NowcastError as err:
             self.logger.error(f"config not reloaded, keeping the current schedule: {err}")
             return
@@ -97,11 +95,7 @@ def main(args=None) -> None:
     stop, reload = threading.Event(), threading.Event()
     process.on_stop_signals(logger, stop.set)
 
-    def on_hangup(_signum, _frame):
-        logger.info("SIGHUP received; reloading config")
-        reload.set()
-
-    signal.signal(signal.SIGHUP, on_hangup)
+    process.on_hangup(logger, reload.set)
     scheduler.run(stop, reload)
 
 

@@ -77,7 +77,7 @@ class NowcastWorker:
         self._parsed_args = self.cli.parser.parse_args(args)
         try:
             self.config.load(self._parsed_args.config_file)
-            where = configure_logging(self.config, debug=self._parsed_args.debug)
+            where = configure_logging(self.config, debug=self._parsed_args.debug, name=self.name)
         except ConfigError as err:
             self.cli.parser.exit(2, f"{self.cli.parser.prog}: error: {err}\n")
         self.logger = logging.getLogger(self.name)

@@ -33,3 +33,19 @@ def test_bad_config_is_one_line_error_not_traceback(toy):
         log = toy.log(name)
         assert "Traceback" not in log
         assert f"{name}: error: {toy.config_file}: missing key 'zmq: ports: workers'" in log
+
+
+def test_sighup_reloads_every_long_running_process_and_none_dies(toy):
+    toy.start_system()
+    scheduler = toy.start("scheduler")
+    names = ("message_broker", "manager", "scheduler")
+    from conftest import wait_until
+
+    wait_until(lambda: "running in process" in toy.log("scheduler"), what="scheduler start")
+    for name in names:
+        toy.processes[name].send_signal(signal.SIGHUP)
+    for name in names:
+        wait_until(lambda: "reloaded" in toy.log(name), what=f"{name} reload")
+        assert toy.processes[name].poll() is None, f"{name} died on SIGHUP"
+    assert raw_request(toy.workers_port, b"source: sleep\ntype: failure\npayload: null\n")
+    assert scheduler.poll() is None
