@@ -31,15 +31,8 @@ INSERT_MESSAGE = insert(MESSAGES)
 INSERT_RUN = insert(RUNS)
 INSERT_MUTATION = insert(MUTATIONS)
 SELECT_RUN = select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == bindparam("b_id"))
-SELECT_OPEN_RUN = (select(RUNS.c.id).where(RUNS.c.worker == bindparam("b_worker"), RUNS.c.state.in_(OPEN_STATES))
-                   .order_by(RUNS.c.id).limit(1))
 SELECT_MESSAGE_PK = select(MESSAGES.c.id).where(MESSAGES.c.message_id == bindparam("b_message_id"))
-START_RUN = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
-    state="running", started_at=func.coalesce(RUNS.c.started_at, bindparam("b_at", type_=RUNS.c.started_at.type)))
-END_RUN = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
-    state=bindparam("b_state"), final_message_type=bindparam("b_type"), finished_at=bindparam("b_at"))
-SET_REPLY_PAYLOAD = update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(
-    reply_payload=bindparam("b_payload", type_=MESSAGES.c.reply_payload.type))
+SET_TRIGGERED_BY = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(triggered_by=bindparam("b_triggered_by"))
 DELETE_CHECKLIST_KEY = delete(CHECKLIST).where(CHECKLIST.c.key == bindparam("b_key"))
 SELECT_REPLIES = select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload).where(
     MESSAGES.c.message_id.in_(bindparam("b_ids", expanding=True)))
@@ -76,6 +69,7 @@ class Recorded:
 class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._writer_state: _WriterState | None = None
 
     # --- manager start ---------------------------------------------------
 
@@ -102,6 +96,7 @@ class Store:
             runs = list(session.scalars(select(WorkerRun).where(WorkerRun.state == "pending")))
             for run in runs:
                 run.state, run.reason, run.finished_at = "lost", reason, utcnow()
+                self._closed(run.id)
         return runs
 
     # --- per message -----------------------------------------------------
@@ -118,85 +113,108 @@ class Store:
         """Write a batch of decided messages in one transaction, in arrival order.
 
         Each item is (message as received, the decision, the state before it).
-        The hot path: prebuilt Core statements executed with parameters (so
-        SQLAlchemy compiles each once), mutation rows inserted together and
-        each checklist key written once per batch with its final value.
+        The hot path: the manager is the only writer of messages and runs, so
+        it numbers them itself and keeps its open runs in memory; then every
+        table gets one multi-row statement per batch, however many messages
+        the batch holds, and each checklist key is written once with its
+        final value.
         """
-        mutation_rows: list[dict] = []
-        checklist_rows: dict[str, dict | None] = {}
-        with self.engine.begin() as connection:
-            recorded = [self._record(connection, *item, mutation_rows, checklist_rows) for item in items]
-            if mutation_rows:
-                connection.execute(INSERT_MUTATION, mutation_rows)
-            upserts = [row for row in checklist_rows.values() if row is not None]
-            cleared = [{"b_key": key} for key, row in checklist_rows.items() if row is None]
-            if upserts:
-                connection.execute(_upsert_statement(connection, CHECKLIST, "key", upserts[0]), upserts)
-            if cleared:
-                connection.execute(DELETE_CHECKLIST_KEY, cleared)
-            last_holds = next((d.state.holds for _, d, previous in reversed(items)
-                               if d.state.holds != previous.holds), None)
-            if last_holds is not None:
-                self._put_state(connection, HOLDS, [hold.as_dict() for hold in last_holds], items[-1][0].received_at)
+        writer = self._writer()
+        saved = writer.copy()
+        batch = _Batch()
+        try:
+            with self.engine.begin() as connection:
+                recorded = [self._record(connection, writer, batch, *item) for item in items]
+                batch.write(connection)
+                changed_holds = [d.state.holds for _, d, previous in items if d.state.holds != previous.holds]
+                if changed_holds:
+                    self._put_state(connection, HOLDS, [hold.as_dict() for hold in changed_holds[-1]],
+                                    items[-1][0].received_at)
+        except BaseException:
+            self._writer_state = saved  # nothing was written: forget the numbers and runs of this batch
+            raise
         return recorded
 
-    def _record(self, connection, incoming: Incoming, decision: Decision, previous: ManagerState,
-                mutation_rows: list[dict], checklist_rows: dict) -> Recorded:
+    def _writer(self) -> "_WriterState":
+        if self._writer_state is None:
+            with self.engine.connect() as connection:
+                self._writer_state = _WriterState(
+                    next_message=(connection.scalar(select(func.max(MESSAGES.c.id))) or 0) + 1,
+                    next_run=(connection.scalar(select(func.max(RUNS.c.id))) or 0) + 1,
+                    open_runs={row.id: (row.worker, row.state) for row in connection.execute(
+                        select(RUNS.c.id, RUNS.c.worker, RUNS.c.state).where(RUNS.c.state.in_(OPEN_STATES)))},
+                )
+        return self._writer_state
+
+    def _record(self, connection, writer: "_WriterState", batch: "_Batch", incoming: Incoming,
+                decision: Decision, previous: ManagerState) -> Recorded:
         msg, now = incoming.message, incoming.received_at
         run_id = None
         if msg is not None and incoming.registered:
-            run_id = self._run_for(connection, msg, now)
+            run_id = self._run_for(connection, writer, batch, msg, now)
             ended = final_state(msg.type)
             if ended is not None:
-                connection.execute(END_RUN, {"b_id": run_id, "b_state": ended, "b_type": msg.type, "b_at": now})
-        message_pk = connection.execute(INSERT_MESSAGE, {
+                batch.update_run(run_id, state=ended, final_message_type=msg.type, finished_at=now)
+                writer.open_runs.pop(run_id, None)
+        message_pk = writer.take_message_id()
+        batch.message_pks[incoming.message_id] = message_pk
+        launch_ids = []
+        for launch in decision.launches:
+            run_pk = writer.take_run_id()
+            batch.new_runs[run_pk] = _run_row(
+                run_pk, launch.worker, module=launch.module, args=list(launch.args), host=launch.host,
+                launched_by=launch.launched_by, requested_by=launch.requested_by, state="pending", launched_at=now)
+            writer.open_runs[run_pk] = (launch.worker, "pending")
+            triggered_by = message_pk if launch.decided_by in (None, incoming.message_id) else (
+                batch.message_pks.get(launch.decided_by)
+                or connection.scalar(SELECT_MESSAGE_PK, {"b_message_id": launch.decided_by}))
+            batch.triggers.append({"b_id": run_pk, "b_triggered_by": triggered_by})
+            launch_ids.append(run_pk)
+        sent = decision.reply
+        if decision.reply_with_run_id and launch_ids:
+            sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
+        batch.messages.append({
+            "id": message_pk,
             "message_id": incoming.message_id,
             "received_at": now,
             "source": msg.source if msg else None,
             "type": msg.type if msg else None,
             "payload": msg.payload if msg else None,
             "raw": incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
-            "reply_type": decision.reply.type,
-            "reply_payload": decision.reply.payload,
+            "reply_type": sent.type,
+            "reply_payload": sent.payload,
             "run_id": run_id,
             "error": decision.error,
-        }).inserted_primary_key[0]
+        })
         for mutation in decision.mutations:
-            mutation_rows.append({"key": mutation.key, "operation": mutation.operation, "before": mutation.before,
-                                  "after": mutation.after, "message_id": message_pk, "at": now})
-            checklist_rows[mutation.key] = None if mutation.operation == "clear" else {
+            batch.mutations.append({"key": mutation.key, "operation": mutation.operation, "before": mutation.before,
+                                    "after": mutation.after, "message_id": message_pk, "at": now})
+            batch.checklist[mutation.key] = None if mutation.operation == "clear" else {
                 "key": mutation.key, "value": mutation.after, "updated_at": now, "message_id": message_pk}
-        launch_ids = []
-        for launch in decision.launches:
-            triggered_by = message_pk if launch.decided_by in (None, incoming.message_id) else connection.scalar(
-                SELECT_MESSAGE_PK, {"b_message_id": launch.decided_by})
-            launch_ids.append(connection.execute(INSERT_RUN, {
-                "worker": launch.worker, "module": launch.module, "args": list(launch.args), "host": launch.host,
-                "launched_by": launch.launched_by, "requested_by": launch.requested_by,
-                "triggered_by": triggered_by, "state": "pending", "launched_at": now,
-            }).inserted_primary_key[0])
-        sent = decision.reply
-        if decision.reply_with_run_id and launch_ids:
-            sent = Message(sent.source, sent.type, {"run id": launch_ids[0]})
-            connection.execute(SET_REPLY_PAYLOAD, {"b_id": message_pk, "b_payload": sent.payload})
         return Recorded(message_pk, run_id, sent, launch_ids)
 
-    def _run_for(self, connection, msg: Message, now: dt.datetime) -> int:
+    def _run_for(self, connection, writer: "_WriterState", batch: "_Batch", msg: Message, now: dt.datetime) -> int:
         """The run a message belongs to: the run id it carries, else the oldest
         open run of that worker, else a new run started by hand (``external``)."""
         if msg.run_id is not None:
-            row = connection.execute(SELECT_RUN, {"b_id": msg.run_id}).first()
-            if row is not None and row.worker == msg.source:
-                if row.state == "pending":
-                    connection.execute(START_RUN, {"b_id": msg.run_id, "b_at": now})
+            if msg.run_id in writer.open_runs:
+                worker, state = writer.open_runs[msg.run_id]
+            else:  # a run that has already ended: look it up
+                row = connection.execute(SELECT_RUN, {"b_id": msg.run_id}).first()
+                worker, state = (row.worker, row.state) if row is not None else (None, None)
+            if worker == msg.source:
+                if state == "pending":
+                    batch.update_run(msg.run_id, state="running", started_at=now)
+                    writer.open_runs[msg.run_id] = (worker, "running")
                 return msg.run_id
-        open_run = connection.scalar(SELECT_OPEN_RUN, {"b_worker": msg.source})
-        if open_run is not None:
-            return open_run
-        return connection.execute(INSERT_RUN, {
-            "worker": msg.source, "host": "unknown", "launched_by": "external", "state": "running",
-            "launched_at": now, "started_at": now,
-        }).inserted_primary_key[0]
+        open_runs = [run_id for run_id, (worker, _) in writer.open_runs.items() if worker == msg.source]
+        if open_runs:
+            return min(open_runs)
+        run_id = writer.take_run_id()
+        batch.new_runs[run_id] = _run_row(run_id, msg.source, host="unknown", launched_by="external",
+                                          state="running", launched_at=now, started_at=now)
+        writer.open_runs[run_id] = (msg.source, "running")
+        return run_id
 
     def _put_state(self, connection, name: str, value, now: dt.datetime) -> None:
         row = {"name": name, "value": value, "updated_at": now}
@@ -204,7 +222,13 @@ class Store:
 
     # --- launches and exits ----------------------------------------------
 
+    def _closed(self, run_id: int) -> None:
+        if self._writer_state is not None:
+            self._writer_state.open_runs.pop(run_id, None)
+
     def mark_started(self, run_id: int, pid: int, command: list[str]) -> None:
+        if self._writer_state is not None and run_id in self._writer_state.open_runs:
+            self._writer_state.open_runs[run_id] = (self._writer_state.open_runs[run_id][0], "running")
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
             run.command, run.pid = command, pid
@@ -213,6 +237,7 @@ class Store:
                 run.state = "running"
 
     def mark_launch_failed(self, run_id: int, command: list[str] | None, reason: str) -> None:
+        self._closed(run_id)
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
             run.command, run.state, run.reason, run.finished_at = command, "failed", reason, utcnow()
@@ -220,6 +245,7 @@ class Store:
     def mark_exited(self, run_id: int, exit_code: int, ssh_host: str | None = None) -> str:
         """Record a launched process's exit; a run still open then has died, or,
         when ``ssh_host`` says ssh itself failed, its launch failed."""
+        self._closed(run_id)
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
             run.exit_code = exit_code
@@ -257,3 +283,87 @@ def _upsert_statement(connection, table, key: str, example: dict):
         _UPSERTS[cache_key] = statement.on_conflict_do_update(
             index_elements=[key], set_={name: statement.excluded[name] for name in example if name != key})
     return _UPSERTS[cache_key]
+
+
+RUN_COLUMNS = ("id", "worker", "module", "args", "host", "launched_by", "requested_by", "state",
+               "final_message_type", "launched_at", "started_at", "finished_at")
+
+
+_RUN_UPDATES: dict = {}
+
+
+def _run_update_statement(columns: tuple[str, ...]):
+    """UPDATE worker_runs SET the given columns WHERE id = :b_id, built once per set of columns."""
+    if columns not in _RUN_UPDATES:
+        _RUN_UPDATES[columns] = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
+            {name: bindparam(f"b_{name}", type_=RUNS.c[name].type) for name in columns})
+    return _RUN_UPDATES[columns]
+
+
+def _run_row(run_id: int, worker: str, **values) -> dict:
+    """A worker_runs row with every column the batch insert names (executemany needs the same keys)."""
+    row = dict.fromkeys(RUN_COLUMNS)
+    row.update(id=run_id, worker=worker, **values)
+    return row
+
+
+@dataclass
+class _WriterState:
+    """What the manager, as the only writer, keeps between batches: the next
+    message and run numbers and its open runs (run id → (worker, state))."""
+
+    next_message: int
+    next_run: int
+    open_runs: dict[int, tuple[str, str]]
+
+    def take_message_id(self) -> int:
+        self.next_message += 1
+        return self.next_message - 1
+
+    def take_run_id(self) -> int:
+        self.next_run += 1
+        return self.next_run - 1
+
+    def copy(self) -> "_WriterState":
+        return _WriterState(self.next_message, self.next_run, dict(self.open_runs))
+
+
+@dataclass
+class _Batch:
+    """Rows collected from one batch of messages, written with one statement per kind."""
+
+    messages: list[dict] = field(default_factory=list)
+    message_pks: dict[str, int] = field(default_factory=dict)
+    new_runs: dict[int, dict] = field(default_factory=dict)
+    run_updates: dict[int, dict] = field(default_factory=dict)
+    triggers: list[dict] = field(default_factory=list)
+    mutations: list[dict] = field(default_factory=list)
+    checklist: dict[str, dict | None] = field(default_factory=dict)
+
+    def update_run(self, run_id: int, **values) -> None:
+        if run_id in self.new_runs:
+            self.new_runs[run_id].update(values)
+        else:
+            self.run_updates.setdefault(run_id, {}).update(values)
+
+    def write(self, connection) -> None:
+        # runs before messages (messages.run_id), links to triggering messages after both
+        if self.new_runs:
+            connection.execute(INSERT_RUN, list(self.new_runs.values()))
+        by_columns: dict[tuple, list[dict]] = {}
+        for run_id, values in self.run_updates.items():
+            by_columns.setdefault(tuple(sorted(values)), []).append(
+                {"b_id": run_id, **{f"b_{name}": value for name, value in values.items()}})
+        for columns, rows in by_columns.items():
+            connection.execute(_run_update_statement(columns), rows)
+        connection.execute(INSERT_MESSAGE, self.messages)
+        if self.triggers:
+            connection.execute(SET_TRIGGERED_BY, self.triggers)
+        if self.mutations:
+            connection.execute(INSERT_MUTATION, self.mutations)
+        upserts = [row for row in self.checklist.values() if row is not None]
+        cleared = [{"b_key": key} for key, row in self.checklist.items() if row is None]
+        if upserts:
+            connection.execute(_upsert_statement(connection, CHECKLIST, "key", upserts[0]), upserts)
+        if cleared:
+            connection.execute(DELETE_CHECKLIST_KEY, cleared)
