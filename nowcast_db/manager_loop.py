@@ -56,17 +56,44 @@ class ManagerLoop:
         transaction, and return each one's reply and launches.
 
         Group commit: every message waiting on the socket shares one commit
-        (one fsync), so a burst costs little more than a single message.  A
+        (one fsync), so a burst costs little more than a single message.  The
+        resend check, the decisions and the writes share that transaction.  A
         body may be a MessageError already (e.g. several frames) to be
         answered as malformed.
         """
         received_at = utcnow()
         parsed = [_parse(body) for body in bodies]
-        seen = self.store.stored_replies([msg.id for msg in parsed if isinstance(msg, Message) and msg.id])
         module = self.next_workers.get()
+        try:
+            with self.store.batch() as transaction:
+                seen = transaction.stored_replies([m.id for m in parsed if isinstance(m, Message) and m.id])
+                pending, outcome, state = self._decide_all(bodies, parsed, seen, module, received_at)
+                recorded = transaction.record(pending)
+        except Exception as err:  # the database refused: act on nothing, say so
+            text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}".splitlines()[0]
+            self.logger.critical(text, exc_info=True)
+            return [(_serialize_reply(reply(MANAGER_ERROR, text)), []) for _ in bodies]
+        self._checklist_file_stale |= state.checklist is not self.state.checklist
+        self.state = state
+        results = []
+        for kind, item in outcome:
+            if kind == "stored":
+                results.append((item, []))
+            elif kind == "same as":  # sent twice in one batch: one decision, launched once
+                results.append((_serialize_reply(recorded[item].reply), []))
+            else:
+                incoming, decision, _ = pending[item]
+                self._notify(incoming.message, decision)
+                results.append((_serialize_reply(recorded[item].reply),
+                                list(zip(decision.launches, recorded[item].launch_run_ids))))
+        return results
+
+    def _decide_all(self, bodies, parsed, seen: dict, module, received_at):
+        """Decisions for a batch, each from the state the one before left.
+        Returns the items to record, what to answer each message with, and the final state."""
         state = self.state
         pending: list[tuple[Incoming, Decision, ManagerState]] = []
-        outcome: list = []  # per message: a ready reply (bytes) or an index into pending
+        outcome: list[tuple[str, object]] = []
         first_in_batch: dict[str, int] = {}
         for body, msg in zip(bodies, parsed):
             if isinstance(msg, MessageError):
@@ -77,10 +104,10 @@ class ManagerLoop:
                 decision = Decision(state, reply("malformed message", str(msg)), error=str(msg))
             elif msg.id in seen:
                 self.logger.info(f"message {msg.id} from {msg.source} seen before; resending its reply")
-                outcome.append(_serialize_reply(seen[msg.id]))
+                outcome.append(("stored", _serialize_reply(seen[msg.id])))
                 continue
             elif msg.id in first_in_batch:
-                outcome.append(first_in_batch[msg.id])
+                outcome.append(("same as", first_in_batch[msg.id]))
                 continue
             else:
                 incoming = Incoming(msg.id or new_message_id(), received_at, msg)
@@ -92,28 +119,10 @@ class ManagerLoop:
                 first_in_batch[msg.id] = len(pending)
             for level, logger_name, text in decision.log:
                 logging.getLogger(logger_name).log(level, text)
-            outcome.append(len(pending))
+            outcome.append(("decided", len(pending)))
             pending.append((incoming, decision, state))
             state = decision.state
-        try:
-            recorded = self.store.record_batch(pending)
-        except Exception as err:  # the database refused: act on nothing, say so
-            text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}".splitlines()[0]
-            self.logger.critical(text, exc_info=True)
-            refusal = _serialize_reply(reply(MANAGER_ERROR, text))
-            return [(item if isinstance(item, bytes) else refusal, []) for item in outcome]
-        self._checklist_file_stale |= state.checklist is not self.state.checklist
-        self.state = state
-        results = []
-        for item in outcome:
-            if isinstance(item, bytes):
-                results.append((item, []))
-            else:
-                incoming, decision, _ = pending[item]
-                self._notify(incoming.message, decision)
-                results.append((_serialize_reply(recorded[item].reply),
-                                list(zip(decision.launches, recorded[item].launch_run_ids))))
-        return results
+        return pending, outcome, state
 
     def _notify(self, msg: Message | None, decision: Decision) -> None:
         """Queue a Slack notification for a worker's report (posted off this loop)."""

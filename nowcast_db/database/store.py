@@ -1,6 +1,7 @@
 """Reads and writes of system state.  Every write is one transaction."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -101,39 +102,18 @@ class Store:
 
     # --- per message -----------------------------------------------------
 
-    def stored_replies(self, message_ids: list[str]) -> dict[str, Message]:
-        """The replies already sent for any of these message ids (a client's resend)."""
-        if not message_ids:
-            return {}
-        with self.engine.connect() as connection:
-            return {row.message_id: Message("manager", row.reply_type, row.reply_payload)
-                    for row in connection.execute(SELECT_REPLIES, {"b_ids": message_ids})}
-
-    def record_batch(self, items: list[tuple[Incoming, Decision, ManagerState]]) -> list[Recorded]:
-        """Write a batch of decided messages in one transaction, in arrival order.
-
-        Each item is (message as received, the decision, the state before it).
-        The hot path: the manager is the only writer of messages and runs, so
-        it numbers them itself and keeps its open runs in memory; then every
-        table gets one multi-row statement per batch, however many messages
-        the batch holds, and each checklist key is written once with its
-        final value.
-        """
+    @contextlib.contextmanager
+    def batch(self):
+        """One write transaction for a batch of messages: look up resends,
+        then record the decided messages (see _BatchTransaction)."""
         writer = self._writer()
         saved = writer.copy()
-        batch = _Batch()
         try:
             with self.engine.begin() as connection:
-                recorded = [self._record(connection, writer, batch, *item) for item in items]
-                batch.write(connection)
-                changed_holds = [d.state.holds for _, d, previous in items if d.state.holds != previous.holds]
-                if changed_holds:
-                    self._put_state(connection, HOLDS, [hold.as_dict() for hold in changed_holds[-1]],
-                                    items[-1][0].received_at)
+                yield _BatchTransaction(self, connection, writer)
         except BaseException:
-            self._writer_state = saved  # nothing was written: forget the numbers and runs of this batch
+            self._writer_state = saved  # nothing was written: forget this batch's numbers and runs
             raise
-        return recorded
 
     def _writer(self) -> "_WriterState":
         if self._writer_state is None:
@@ -305,6 +285,38 @@ def _run_row(run_id: int, worker: str, **values) -> dict:
     row = dict.fromkeys(RUN_COLUMNS)
     row.update(id=run_id, worker=worker, **values)
     return row
+
+
+class _BatchTransaction:
+    """The manager's writes for one batch, inside one transaction.
+
+    The hot path: the manager is the only writer of messages and runs, so it
+    numbers them itself and keeps its open runs in memory; then every table
+    gets one multi-row statement per batch, however many messages the batch
+    holds, and each checklist key is written once with its final value.
+    """
+
+    def __init__(self, store: Store, connection, writer: "_WriterState"):
+        self.store, self.connection, self.writer = store, connection, writer
+
+    def stored_replies(self, message_ids: list[str]) -> dict[str, Message]:
+        """The replies already sent for any of these message ids (a client's resend)."""
+        if not message_ids:
+            return {}
+        return {row.message_id: Message("manager", row.reply_type, row.reply_payload)
+                for row in self.connection.execute(SELECT_REPLIES, {"b_ids": message_ids})}
+
+    def record(self, items: list[tuple[Incoming, Decision, ManagerState]]) -> list[Recorded]:
+        """Record decided messages in arrival order: (message as received, decision, state before it)."""
+        batch = _Batch()
+        recorded = [self.store._record(self.connection, self.writer, batch, *item) for item in items]
+        if items:
+            batch.write(self.connection)
+        changed_holds = [d.state.holds for _, d, previous in items if d.state.holds != previous.holds]
+        if changed_holds:
+            self.store._put_state(self.connection, HOLDS, [hold.as_dict() for hold in changed_holds[-1]],
+                                  items[-1][0].received_at)
+        return recorded
 
 
 @dataclass
