@@ -37,6 +37,7 @@ EXTRA_REPLY_TYPES = {
     "something that is not a list of next workers",
     "next workers module failed": "ERROR - next workers module could not be imported",
     "launch refused": "ERROR - launch request refused (worker not registered, bad arguments or unknown host)",
+    "manager error": "ERROR - the manager could not record the message (database refused), so did not act on it",
 }
 
 # Message types that do not end a run; every other type is a report the

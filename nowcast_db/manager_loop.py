@@ -26,7 +26,7 @@ from nowcast_db.message import Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
 from nowcast_db.notifications import Notifier
 
-MANAGER_ERROR = "manager error"
+MANAGER_ERROR = "manager error"  # in decision.EXTRA_REPLY_TYPES
 MAX_BATCH = 500  # messages committed together at most
 HEARTBEAT_SECONDS = 5.0
 CHECKLIST_FILE_SECONDS = 1.0
