@@ -12,6 +12,7 @@ import logging
 import os
 import socket as host_socket
 import time
+from dataclasses import dataclass
 
 import yaml
 import zmq
@@ -51,15 +52,13 @@ class ManagerLoop:
 
     # --- a batch of messages ----------------------------------------------
 
-    def handle_batch(self, bodies: list[bytes | MessageError]) -> list[tuple[bytes, list[tuple[Launch, int]]]]:
+    def handle_batch(self, bodies: list[bytes | Unreadable]) -> list[tuple[bytes, list[tuple[Launch, int]]]]:
         """Decide a batch of messages in arrival order, record them all in one
         transaction, and return each one's reply and launches.
 
         Group commit: every message waiting on the socket shares one commit
         (one fsync), so a burst costs little more than a single message.  The
-        resend check, the decisions and the writes share that transaction.  A
-        body may be a MessageError already (e.g. several frames) to be
-        answered as malformed.
+        resend check, the decisions and the writes share that transaction.
         """
         received_at = utcnow()
         parsed = [_parse(body) for body in bodies]
@@ -97,7 +96,7 @@ class ManagerLoop:
         first_in_batch: dict[str, int] = {}
         for body, msg in zip(bodies, parsed):
             if isinstance(msg, MessageError):
-                raw = body.args[1] if isinstance(body, MessageError) else body
+                raw = body.raw if isinstance(body, Unreadable) else body
                 self.logger.error(f"malformed message received: {msg}")
                 incoming = Incoming(new_message_id(), received_at, None,
                                     raw=raw.decode("utf-8", errors="backslashreplace"))
@@ -202,7 +201,7 @@ class ManagerLoop:
                         break
                     envelope, parts = split_envelope(frames)
                     envelopes.append(envelope)
-                    bodies.append(parts[0] if len(parts) == 1 else MessageError(
+                    bodies.append(parts[0] if len(parts) == 1 else Unreadable(
                         f"message must be one frame, got {len(parts)}", b"\n".join(parts)))
                 results = self.handle_batch(bodies)
                 for envelope, (reply_bytes, _) in zip(envelopes, results):
@@ -235,9 +234,17 @@ class ManagerLoop:
         self.logger.info(f"config reloaded from {config.file}")
 
 
-def _parse(body: bytes | MessageError) -> Message | MessageError:
-    if isinstance(body, MessageError):
-        return body
+@dataclass
+class Unreadable:
+    """A message refused before it is read (several frames), kept to be recorded and answered as malformed."""
+
+    error: str
+    raw: bytes
+
+
+def _parse(body: bytes | Unreadable) -> Message | MessageError:
+    if isinstance(body, Unreadable):
+        return MessageError(body.error)
     try:
         return Message.deserialize(body)
     except MessageError as err:

@@ -74,11 +74,10 @@ class Store:
 
     # --- manager start ---------------------------------------------------
 
-    def load_state(self, ignore_checklist: bool = False) -> ManagerState:
+    def load_state(self) -> ManagerState:
+        """The checklist and race-condition holds as the last manager left them."""
         with Session(self.engine) as session, session.begin():
-            checklist = {}
-            if not ignore_checklist:
-                checklist = {row.key: row.value for row in session.scalars(select(ChecklistEntry))}
+            checklist = {row.key: row.value for row in session.scalars(select(ChecklistEntry))}
             holds_row = session.get(ManagerStateRow, HOLDS)
             holds = tuple(Hold.from_dict(item) for item in (holds_row.value if holds_row else None) or [])
         return ManagerState(checklist=checklist, holds=holds)
@@ -244,10 +243,6 @@ class Store:
     def heartbeat(self, value: dict) -> None:
         with self.engine.begin() as connection:
             self._put_state(connection, HEARTBEAT, value, utcnow())
-
-    def checklist(self) -> dict:
-        with Session(self.engine) as session:
-            return {row.key: row.value for row in session.scalars(select(ChecklistEntry).order_by(ChecklistEntry.key))}
 
 
 _UPSERTS: dict = {}
