@@ -199,11 +199,10 @@ def measure_launch(directory: Path, launches: int) -> dict:
         system.stop()
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(resident set, of which anonymous memory: the Python heap, not mapped files)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["RssAnon"].split()[0])
 
 
 def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
@@ -211,11 +210,12 @@ def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
     try:
         system.start_broker()
         manager = system.start_manager()
-        points = [(0, rss_kib(manager.pid))]
+        wal = system.directory / "nowcast.sqlite-wal"
+        points = [(0, *memory_kib(manager.pid), wal.stat().st_size if wal.exists() else 0)]
         step = total // 5
         for done in range(step, total + 1, step):
             load(system.workers_port, 4, step // 4, warmup=0)
-            points.append((done, rss_kib(manager.pid)))
+            points.append((done, *memory_kib(manager.pid), wal.stat().st_size if wal.exists() else 0))
         return points
     finally:
         system.stop()
@@ -254,10 +254,10 @@ def write_report(path: Path, floor, manager, launch, memory, command: str) -> st
         "",
         "## Manager memory",
         "",
-        "| messages handled | manager RSS (MiB) |",
-        "|---:|---:|",
+        "| messages handled | manager RSS (MiB) | of which heap (MiB) | WAL file (MiB) |",
+        "|---:|---:|---:|---:|",
     ]
-    lines += [f"| {done} | {kib / 1024:.1f} |" for done, kib in memory]
+    lines += [f"| {done} | {rss / 1024:.1f} | {anon / 1024:.1f} | {wal / 2**20:.1f} |" for done, rss, anon, wal in memory]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text

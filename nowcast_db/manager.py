@@ -11,7 +11,6 @@ import zmq
 
 from nowcast_db import process
 from nowcast_db.database import Store, database_url, make_engine, upgrade
-from nowcast_db.database.checkpoint import WalCheckpointer
 from nowcast_db.errors import NowcastError
 from nowcast_db.manager_loop import ManagerLoop
 from nowcast_db.notifications import Notifier
@@ -78,12 +77,9 @@ def main(args=None) -> None:
     process.on_stop_signals(logger, stop)
     process.on_hangup(logger, lambda: setattr(loop, "reload_requested", True))
     loop.heartbeat(force=True)
-    checkpointer = WalCheckpointer(url, logger).start() if WalCheckpointer.wanted(url) else None
     try:
         loop.serve(socket)
     finally:
-        if checkpointer is not None:
-            checkpointer.stop()
         notifier.close(timeout=5)
         socket.close()
         context.term()

@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from nowcast_db.errors import ConfigError
 
 DEFAULT_DATABASE_NAME = "nowcast.sqlite"
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def database_url(config) -> str:
@@ -44,8 +45,9 @@ def make_engine(url: str, writer: bool = False) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=FULL")
-        if writer:  # the manager: WalCheckpointer checkpoints in its own thread instead
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        # the WAL is checkpointed by the writer's commits (every 1000 pages);
+        # this caps the file left behind after a checkpoint
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
