@@ -18,12 +18,12 @@ import yaml
 import zmq
 
 from nowcast_db import launcher, process
-from nowcast_db.database.store import Incoming, Store, utcnow
+from nowcast_db.database.store import RAW_LIMIT, Incoming, Store, utcnow
 from nowcast_db.decision import (
     CLEAR_CHECKLIST, LAUNCH_REQUEST, NEED, Decision, Launch, ManagerState, decide, reply,
 )
 from nowcast_db.errors import MessageError, NowcastError
-from nowcast_db.message import Message, new_message_id
+from nowcast_db.message import MAX_MESSAGE_BYTES, Message, new_message_id
 from nowcast_db.next_workers import NextWorkersModule
 from nowcast_db.notifications import Notifier
 
@@ -61,7 +61,8 @@ class ManagerLoop:
         resend check, the decisions and the writes share that transaction.
         """
         received_at = utcnow()
-        parsed = [_parse(body) for body in bodies]
+        max_bytes = int(self.config["zmq"].get("max message size", MAX_MESSAGE_BYTES))
+        parsed = [_parse(body, max_bytes) for body in bodies]
         module = self.next_workers.get()
         try:
             with self.store.batch() as transaction:
@@ -99,7 +100,7 @@ class ManagerLoop:
                 raw = body.raw if isinstance(body, Unreadable) else body
                 self.logger.error(f"malformed message received: {msg}")
                 incoming = Incoming(new_message_id(), received_at, None,
-                                    raw=raw.decode("utf-8", errors="backslashreplace"))
+                                    raw=raw[:RAW_LIMIT].decode("utf-8", errors="backslashreplace"))
                 decision = Decision(state, reply("malformed message", str(msg)), error=str(msg))
             elif msg.id in seen:
                 self.logger.info(f"message {msg.id} from {msg.source} seen before; resending its reply")
@@ -242,11 +243,11 @@ class Unreadable:
     raw: bytes
 
 
-def _parse(body: bytes | Unreadable) -> Message | MessageError:
+def _parse(body: bytes | Unreadable, max_bytes: int) -> Message | MessageError:
     if isinstance(body, Unreadable):
         return MessageError(body.error)
     try:
-        return Message.deserialize(body)
+        return Message.deserialize(body, max_bytes)
     except MessageError as err:
         return err
 

@@ -25,6 +25,14 @@ except ImportError:  # pragma: no cover - libyaml missing
 MESSAGE_ID_KEY = "message id"
 RUN_ID_KEY = "run id"
 
+# Limits on what the manager reads (hostile or broken senders): the size of
+# the message, and the size and depth of what it holds once YAML aliases are
+# followed (a few lines of aliases can stand for billions of values).
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+MAX_NAME_LENGTH = {"source": 200, "type": 200, MESSAGE_ID_KEY: 64}
+
 
 @dataclass
 class Message:
@@ -45,8 +53,11 @@ class Message:
         return dump_yaml(document, what=f"payload of ({self.type}) message from {self.source}")
 
     @classmethod
-    def deserialize(cls, message: bytes | str) -> "Message":
+    def deserialize(cls, message: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> "Message":
         """Read a message; raises MessageError saying what is wrong with it."""
+        size = len(message)
+        if size > max_bytes:
+            raise MessageError(f"message is {size:,} bytes; the limit is {max_bytes:,} (zmq: max message size)")
         if isinstance(message, bytes):
             try:
                 message = message.decode("utf-8")
@@ -61,6 +72,7 @@ class Message:
             raise MessageError("message is nested too deeply to read") from None
         if not isinstance(document, dict):
             raise MessageError(f"message must be a YAML mapping with source and type, got {type(document).__name__}")
+        _check_shape(document)
         missing = [key for key in ("source", "type") if key not in document]
         if missing:
             raise MessageError(f"message has no {' or '.join(missing)} key")
@@ -69,6 +81,9 @@ class Message:
             if not isinstance(value, str):
                 raise MessageError(f"message {key} must be a string, got {type(value).__name__}")
         msg_id = document.get(MESSAGE_ID_KEY)
+        for key, value in (("source", source), ("type", msg_type), (MESSAGE_ID_KEY, str(msg_id or ""))):
+            if len(value) > MAX_NAME_LENGTH[key]:
+                raise MessageError(f"message {key} is {len(value)} characters; the limit is {MAX_NAME_LENGTH[key]}")
         run_id = document.get(RUN_ID_KEY)
         return cls(
             source=source,
@@ -77,6 +92,24 @@ class Message:
             id=str(msg_id) if msg_id is not None else None,
             run_id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
         )
+
+
+def _check_shape(document) -> None:
+    """Refuse documents whose values, counted with aliases followed, exceed
+    MAX_VALUES or nest deeper than MAX_DEPTH — before anything expands them."""
+    budget = MAX_VALUES
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise MessageError(f"message holds more than {MAX_VALUES:,} values once its YAML aliases are followed")
+        if depth > MAX_DEPTH:
+            raise MessageError(f"message is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def new_message_id() -> str:

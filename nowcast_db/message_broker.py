@@ -21,6 +21,9 @@ import zmq
 from nowcast_db import process
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# A peer sending more than this in one message is disconnected by ZeroMQ
+# itself, so no client can make the broker hold unbounded memory.
+DEFAULT_SIZE_CAP = 64 * 1024 * 1024
 CONTROL = "inproc://message-broker-control"
 
 
@@ -48,8 +51,10 @@ class Broker:
         control.connect(CONTROL)
         host = bind_address(self.config)
         try:
+            cap = int(self.config["zmq"].get("broker message size cap", DEFAULT_SIZE_CAP))
             for socket, name in ((workers, "worker"), (manager, "manager")):
                 socket.setsockopt(zmq.LINGER, 0)
+                socket.setsockopt(zmq.MAXMSGSIZE, cap)
                 port = self.config["zmq"]["ports"]["workers" if name == "worker" else "manager"]
                 try:
                     socket.bind(f"tcp://{host}:{port}")
