@@ -8,6 +8,7 @@ a fresh socket, until ``give up after`` seconds have passed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import zmq
@@ -49,7 +50,7 @@ class ManagerClient:
             attempt += 1
             self._socket.send_string(serialized)
             wait = max(0.0, min(self.reply_timeout, deadline - time.monotonic()))
-            if self._socket.poll(int(wait * 1000), zmq.POLLIN):
+            if self._socket.poll(math.ceil(wait * 1000), zmq.POLLIN):
                 raw = self._socket.recv()
                 try:
                     return Message.deserialize(raw)
@@ -57,7 +58,7 @@ class ManagerClient:
                     raise ManagerUnreachable(f"unreadable reply from manager: {err}") from None
             self._socket.close()
             self._socket = self._connect()
-            if time.monotonic() >= deadline:
+            if deadline - time.monotonic() < 0.001:  # no time left for another try
                 raise ManagerUnreachable(
                     f"no reply from manager via {self.address} after {attempt} tries "
                     f"in {self.give_up_after:g} s (message id {message_id})"

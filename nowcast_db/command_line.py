@@ -31,7 +31,8 @@ class CommandLineInterface:
 
     def add_date_option(self, name: str, default, help: str):
         """Add a YYYY-MM-DD option whose value is an ``arrow.Arrow`` at UTC midnight."""
-        default = arrow.get(default).floor("day") if default is not None else None
+        # the default's calendar date, at UTC midnight like a typed date (arrow.now() is local time)
+        default = arrow.get(arrow.get(default).format("YYYY-MM-DD")) if default is not None else None
         shown = default.format("YYYY-MM-DD") if default is not None else "nothing"
         return self.parser.add_argument(
             name,

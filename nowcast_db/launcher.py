@@ -29,14 +29,16 @@ def command_for(module: str, args, host: str, config, run_id: int | None = None)
         if "python" not in config:
             raise LaunchError(f"{config.file}: missing key 'python' (the interpreter that runs workers)")
         return [config["python"], "-m", module, os.fspath(config.file), *args]
-    try:
-        host_config = config["run"]["enabled hosts"][host]
-        python, config_file = host_config["python"], host_config["config file"]
-    except (KeyError, TypeError) as err:
-        raise LaunchError(
-            f"{config.file}: cannot launch {module} on {host}: missing key 'run: enabled hosts: {host}"
-            + (f": {err.args[0]}'" if isinstance(err, KeyError) and err.args[0] != host else "'")
-        ) from None
+    hosts = (config.get("run") or {}).get("enabled hosts") if isinstance(config.get("run"), dict) else None
+    host_config = hosts.get(host) if isinstance(hosts, dict) else None
+    if not isinstance(host_config, dict):
+        raise LaunchError(f"{config.file}: cannot launch {module} on {host}: "
+                          f"missing key 'run: enabled hosts: {host}' (a mapping with python and config file)")
+    for key in ("python", "config file"):
+        if key not in host_config:
+            raise LaunchError(f"{config.file}: cannot launch {module} on {host}: "
+                              f"missing key 'run: enabled hosts: {host}: {key}'")
+    python, config_file = host_config["python"], host_config["config file"]
     remote = []
     if host_config.get("envvars"):
         remote += ["source", shlex.quote(str(host_config["envvars"])), ";"]

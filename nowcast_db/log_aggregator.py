@@ -13,7 +13,6 @@ skipped, never allowed to stop it.
 from __future__ import annotations
 
 import logging
-import sys
 
 import zmq
 from zmq.log.handlers import TOPIC_DELIM
@@ -126,12 +125,12 @@ def main(args=None) -> None:
     parsed = parser.parse_args(args)
     config, logger = process.start(AGGREGATOR, parsed)
     if not isinstance(config["logging"].get("aggregator"), dict):
-        sys.exit(f"{AGGREGATOR}: error: {config.file}: missing key 'logging: aggregator' "
+        process.fail(AGGREGATOR, f"{config.file}: missing key 'logging: aggregator' "
                  f"(expected the logging dictConfig that aggregated messages are written with)")
     try:
         logging_addresses(config)
     except NowcastError as err:
-        sys.exit(f"{AGGREGATOR}: error: {err}")
+        process.fail(AGGREGATOR, str(err))
     raise SystemExit(Aggregator(config, logger).run())
 
 

@@ -5,7 +5,6 @@ python -m nowcast_db.manager CONFIG [--ignore-checklist]
 """
 from __future__ import annotations
 
-import sys
 
 import zmq
 
@@ -35,9 +34,9 @@ def main(args=None) -> None:
         engine = make_engine(url, writer=True)
         upgrade(engine)
     except NowcastError as err:
-        sys.exit(f"manager: error: {err}")
+        process.fail("manager", str(err))
     except Exception as err:
-        sys.exit(f"manager: error: database {url} could not be opened or migrated: {type(err).__name__}: {err}")
+        process.fail("manager", f"database {url} could not be opened or migrated: {type(err).__name__}: {err}")
     logger.info(f"recording history in {engine.url.render_as_string(hide_password=True)}")
     store = Store(engine)
     for run in store.lose_pending_launches(LOST_REASON):
@@ -56,7 +55,7 @@ def main(args=None) -> None:
     try:
         notifier = Notifier(config, logger)
     except NowcastError as err:
-        sys.exit(f"manager: error: {err}")
+        process.fail("manager", str(err))
     loop = ManagerLoop(config, store, state, logger, notifier)
     module = loop.next_workers.get()
     if isinstance(module, BaseException):

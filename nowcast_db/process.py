@@ -26,13 +26,19 @@ def start(name: str, parsed_args) -> tuple[Config, logging.Logger]:
         config = Config(parsed_args.config_file)
         where = configure_logging(config, long_running=True, name=name)
     except NowcastError as err:
-        sys.exit(f"{name}: error: {err}")
+        fail(name, str(err))
     init_sentry()
     logger = logging.getLogger(name)
     logger.info(f"running in process {os.getpid()}")
     logger.info(f"read config from {config.file}")
     logger.info(where)
     return config, logger
+
+
+def fail(name: str, error: str) -> None:
+    """Stop at start-up: one line on stderr, exit status 2 (as argparse and the workers do)."""
+    print(f"{name}: error: {error}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def on_stop_signals(logger: logging.Logger, callback) -> None:

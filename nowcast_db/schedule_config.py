@@ -11,6 +11,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+import schedule
+
 from nowcast_db.errors import ConfigError
 
 EVERY = ("day", "hour", "minute", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -55,6 +57,17 @@ def scheduled_launches(config) -> list[ScheduledLaunch]:
             raise ConfigError(f"{where}: 'every' must be one of {', '.join(EVERY)}, got {options.get('every')!r}")
         at = options.get("at")
         opts = options.get("cmd line opts")
+        # unquoted, YAML reads 23:59 as the number 1439 and 06 as 6: refuse rather than guess
+        for key, value in (("at", at), ("cmd line opts", opts)):
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where}: '{key}' must be a quoted string, e.g. {key}: '{value}', "
+                                  f"got {type(value).__name__} {value!r} (YAML reads unquoted times and "
+                                  f"numbers like 23:59 and 06 as numbers)")
+        if at is not None:
+            try:
+                getattr(schedule.Scheduler().every(), every).at(at)
+            except schedule.ScheduleValueError as err:
+                raise ConfigError(f"{where}: bad 'at' {at!r} for every {every}: {err}") from None
         try:
             args = tuple(shlex.split(str(opts))) if opts is not None else ()
         except ValueError as err:

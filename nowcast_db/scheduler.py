@@ -34,13 +34,9 @@ class Scheduler:
     def load(self, launches: list[ScheduledLaunch]) -> None:
         """Replace every job with ``launches`` (so a reload never duplicates one)."""
         self.scheduler.clear()
-        for launch in launches:
+        for launch in launches:  # checked by scheduled_launches, 'at' included
             job = getattr(self.scheduler.every(), launch.every)
-            try:
-                job = job.at(launch.at) if launch.at else job
-            except schedule.ScheduleValueError as err:
-                raise NowcastError(f"{self.config.file}: key 'scheduled workers' ({launch.module}): "
-                                   f"bad 'at' {launch.at!r}: {err}") from None
+            job = job.at(launch.at) if launch.at else job
             job.do(self.send, launch)
             self.logger.info(f"scheduled {launch.description}")
 
@@ -49,7 +45,8 @@ class Scheduler:
 
     def _request(self, launch: ScheduledLaunch) -> None:
         message = launch_message(launch.module, launch.args, source="scheduler", requested_by="scheduler")
-        client = ManagerClient(self.config, self.logger, give_up_after=GIVE_UP_AFTER)
+        give_up_after = float(self.config["zmq"].get("give up after", GIVE_UP_AFTER))
+        client = ManagerClient(self.config, self.logger, give_up_after=give_up_after)
         try:
             run_id = request_launch(self.config, message, client)
         except ManagerUnreachable as err:
@@ -91,7 +88,7 @@ def main(args=None) -> None:
         scheduler.load(scheduled_launches(config))
     except NowcastError as err:
         logger.critical(str(err))
-        raise SystemExit(f"scheduler: error: {err}") from None
+        process.fail("scheduler", str(err))
     stop, reload = threading.Event(), threading.Event()
     process.on_stop_signals(logger, stop.set)
 

@@ -7,7 +7,6 @@ import signal
 import sys
 from dataclasses import dataclass, field
 
-import zmq
 
 from nowcast_db import launcher
 from nowcast_db.client import ManagerClient, ManagerUnreachable

@@ -87,3 +87,17 @@ def test_scheduled_workers_section_errors_name_the_entry(toy, entries, message, 
     with pytest.raises(ConfigError, match="scheduled workers") as error:
         scheduled_launches(Config(toy.config_file))
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"every": "day", "at": 1439}, "'at' must be a quoted string, e.g. at: '1439'"),
+    ({"every": "day", "at": "07:00", "cmd line opts": 6}, "'cmd line opts' must be a quoted string"),
+    ({"every": "day", "at": "25:99"}, "entry 1 (nowcast_db.workers.sleep): bad 'at' '25:99' for every day"),
+])
+def test_unquoted_or_impossible_times_are_refused_naming_the_entry(toy, options, message, monkeypatch):
+    monkeypatch.setenv("NOWCAST_LOGS", str(toy.directory))
+    monkeypatch.setenv("NOWCAST_ENV", toy.env["NOWCAST_ENV"])
+    schedule(toy, [{"nowcast_db.workers.sleep": options}])
+    with pytest.raises(ConfigError) as error:
+        scheduled_launches(Config(toy.config_file))
+    assert message in str(error.value)

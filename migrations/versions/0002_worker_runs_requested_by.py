@@ -6,7 +6,6 @@ Create Date: 2026-11-29 19:05:00.795409
 """
 from alembic import op
 import sqlalchemy as sa
-import nowcast_db.database.models
 
 
 revision = '0002'

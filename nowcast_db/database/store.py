@@ -231,7 +231,7 @@ class Store:
             if run.state in OPEN_STATES and ssh_host:
                 run.state, run.finished_at = "failed", utcnow()
                 run.reason = (f"ssh to {ssh_host} failed (exit status {exit_code}): could not connect "
-                              f"or log in; ssh's message is in the manager's log")
+                              f"or log in; ssh's own message went to the manager's standard error")
             elif run.state in OPEN_STATES:
                 run.state, run.finished_at = "died", utcnow()
                 run.reason = (
