@@ -36,8 +36,12 @@ def main(argv=None) -> int:
     launch.add_argument("worker", help="worker module (pkg.workers.name), or a registered worker's name")
     launch.add_argument("worker_args", nargs=argparse.REMAINDER, help="the worker's own arguments")
 
+    add_audit_commands(commands)
+
     args = parser.parse_args(argv)
     try:
+        if args.command in AUDIT_COMMANDS:
+            return AUDIT_COMMANDS[args.command](args)
         if args.command == "db":
             return db_upgrade_command(args)
         if args.command == "init":
@@ -50,7 +54,8 @@ def main(argv=None) -> int:
             return run_demo(args.directory)
     except NowcastError as err:
         print(f"nowcast: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, ConfigError) else 1
+        # replay's 1 means "decided differently", so every error of the audit commands is 2
+        return 2 if isinstance(err, ConfigError) or args.command in AUDIT_COMMANDS else 1
     return 2
 
 
@@ -117,6 +122,160 @@ def resolve_worker_module(config, worker: str) -> str:
     if find_spec(f"nowcast_db.workers.{worker}") is not None:
         return f"nowcast_db.workers.{worker}"
     raise NowcastError(f"don't know the module of worker {worker!r}: give it in full, e.g. mysystem.workers.{worker}")
+
+
+# --- audit history and replay ----------------------------------------------------
+
+REPLAY_EPILOG = """\
+Reads the recorded worker messages in order, decides each one again with the
+manager's own decision core (nothing is launched, nothing is written) and
+compares the launches decided now with those recorded then. Messages before
+--since are decided silently so that race-condition holds are as this next
+workers module would have them; the checklist at --since is the recorded one.
+With --scenario FILE, the file's messages are decided instead, from an empty
+checklist, and each item's expectations checked.
+
+exit status: 0 all match (or every expectation met), 1 some differ, 2 error"""
+
+
+def add_audit_commands(commands) -> None:
+    from nowcast_db.history import FORMATS, TIME_HELP
+
+    replay = commands.add_parser(
+        "replay", help="decide recorded (or scripted) messages again and compare the launches; launches nothing",
+        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay.add_argument("config_file")
+    replay.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    replay.add_argument("--since", metavar="TIME", help=f"compare the messages received from TIME on ({TIME_HELP})")
+    replay.add_argument("--until", metavar="TIME", help="replay the messages received up to TIME (same format)")
+    replay.add_argument("--next-workers", metavar="MODULE_OR_FILE",
+                        help="next workers module (dotted name or .py file) to decide with "
+                             "(default: the config's next workers module)")
+    replay.add_argument("--scenario", metavar="FILE",
+                        help="decide the messages of this YAML scenario file instead of the history")
+    replay.add_argument("--json", action="store_true", help="print the result as one JSON document")
+
+    checklist = commands.add_parser("checklist", help="print the checklist as YAML, now or as it was at a time")
+    checklist.add_argument("config_file")
+    checklist.add_argument("--at", metavar="TIME",
+                           help=f"rebuild the checklist as it was at TIME from its recorded changes ({TIME_HELP})")
+    checklist.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+
+    history = commands.add_parser("history", help="recorded runs, messages, checklist changes, or a run's chain")
+    history.add_argument("config_file")
+    kinds = history.add_subparsers(dest="kind", required=True, metavar="runs|messages|checklist|chain")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    output.add_argument("--format", default="table", metavar="|".join(FORMATS),
+                        help="a table for people (default), JSON lines or CSV for scripts")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--worker", metavar="W", help="only this worker's runs, messages or checklist changes")
+    filters.add_argument("--state", metavar="S", help="only runs in this state (runs only)")
+    filters.add_argument("--since", metavar="T", help=f"from this time on ({TIME_HELP})")
+    filters.add_argument("--until", metavar="T", help="up to this time (same format)")
+    filters.add_argument("--limit", metavar="N", default="100", help="the newest N rows, oldest first "
+                                                                     "(default 100; 0 for all)")
+    kinds.add_parser("runs", parents=[output, filters], help="worker runs with their durations")
+    kinds.add_parser("messages", parents=[output, filters], help="messages received and the replies sent")
+    changes = kinds.add_parser("checklist", parents=[output, filters], help="changes to the checklist")
+    changes.add_argument("key", nargs="?", help="only this checklist key")
+    chain = kinds.add_parser("chain", parents=[output], help="the runs that led to a run, first run first")
+    chain.add_argument("run_id", metavar="RUN_ID")
+
+
+def replay_command(args) -> int:
+    from nowcast_db.history import parse_time
+    from nowcast_db.replay import replay_history, run_scenario
+
+    if args.scenario:
+        for option in ("db", "since", "until"):
+            if getattr(args, option):
+                raise NowcastError(f"--{option}: not used with --scenario (a scenario replays its own messages)")
+        result = run_scenario(args.config_file, args.scenario, next_workers=args.next_workers)
+    else:
+        since = parse_time(args.since, "--since") if args.since else None
+        until = parse_time(args.until, "--until") if args.until else None
+        if since and until and until < since:
+            raise NowcastError(f"--until {args.until} is before --since {args.since}")
+        result = replay_history(args.config_file, args.db, since, until, args.next_workers)
+    _print_result(result, args.json)
+    return 0 if result.ok else 1
+
+
+def _print_result(result, as_json: bool) -> None:
+    import json
+
+    print(json.dumps(result.as_json(), indent=2, ensure_ascii=False) if as_json else result.report())
+
+
+def checklist_command(args) -> int:
+    import yaml
+
+    from nowcast_db.config import Config
+    from nowcast_db.database import database_url
+    from nowcast_db.database import queries
+    from nowcast_db.history import fold_checklist, parse_time
+
+    at = parse_time(args.at, "--at") if args.at else None
+    config = Config(args.config_file)
+    engine = queries.open_history(args.db or database_url(config))
+    try:
+        if at is None:
+            checklist = queries.current_checklist(engine)
+        else:
+            checklist = fold_checklist(queries.checklist_mutations(engine, through=at))
+    finally:
+        engine.dispose()
+    print(yaml.safe_dump(checklist, default_flow_style=False, allow_unicode=True, sort_keys=False), end="")
+    return 0
+
+
+def history_command(args) -> int:
+    from nowcast_db import history
+    from nowcast_db.config import Config
+    from nowcast_db.database import database_url
+    from nowcast_db.database import queries
+    from nowcast_db.runs import STATES
+
+    if args.format not in history.FORMATS:
+        raise NowcastError(f"--format: expected one of {', '.join(history.FORMATS)}, got {args.format!r}")
+    if args.kind == "chain":
+        run_id = _whole_number(args.run_id, "RUN_ID", "a run id")
+    else:
+        limit = _whole_number(args.limit, "--limit", "a number of rows (0 for all)")
+        since = history.parse_time(args.since, "--since") if args.since else None
+        until = history.parse_time(args.until, "--until") if args.until else None
+        if args.state is not None and args.kind != "runs":
+            raise NowcastError(f"--state: applies to runs, not to {args.kind}")
+        if args.state is not None and args.state not in STATES:
+            raise NowcastError(f"--state: expected one of {', '.join(STATES)}, got {args.state!r}")
+    config = Config(args.config_file)
+    engine = queries.open_history(args.db or database_url(config))
+    try:
+        if args.kind == "runs":
+            records = [history.run_record(row) for row in queries.run_rows(
+                engine, worker=args.worker, state=args.state, since=since, until=until, limit=limit)]
+        elif args.kind == "messages":
+            records = [history.message_record(row) for row in queries.message_rows(
+                engine, source=args.worker, since=since, until=until, limit=limit)]
+        elif args.kind == "checklist":
+            records = [history.mutation_record(row) for row in queries.checklist_mutations(
+                engine, key=args.key, source=args.worker, since=since, through=until, limit=limit)]
+        else:
+            records = history.chain_records(queries.run_chain(engine, run_id))
+    finally:
+        engine.dispose()
+    sys.stdout.write(history.render(records, args.kind, args.format))
+    return 0
+
+
+def _whole_number(text: str, name: str, expected: str) -> int:
+    if not text.strip().isdigit():
+        raise NowcastError(f"{name}: expected {expected}, got {text!r}")
+    return int(text)
+
+
+AUDIT_COMMANDS = {"replay": replay_command, "checklist": checklist_command, "history": history_command}
 
 
 if __name__ == "__main__":

@@ -162,6 +162,14 @@ def validate(config: Config) -> None:
         key = entry.get("checklist key")
         if key is not None and not isinstance(key, str):
             raise config.error(f"message registry: workers: {name}: checklist key", "a string", key)
+        if "time limit" in entry:
+            from nowcast_db.launcher import parse_time_limit
+
+            try:
+                parse_time_limit(entry["time limit"])
+            except ValueError as err:
+                raise ConfigError(f"{config.file}: key 'message registry: workers: {name}: time limit': {err}") \
+                    from None
     for key in ("python", "database url"):
         if key in config and not isinstance(config[key], str):
             raise config.error(key, "a string", config[key])

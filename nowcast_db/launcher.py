@@ -8,8 +8,11 @@ command runs over ssh (``run: enabled hosts: HOST:`` gives ``envvars``,
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 
 from nowcast_db.errors import NowcastError
@@ -65,17 +68,40 @@ def start(command: list[str], run_id: int | None = None) -> subprocess.Popen:
 
 
 SSH_FAILED = 255  # ssh's own exit status when it cannot connect or log in
+TERMINATE_GRACE = 10.0  # seconds between SIGTERM and SIGKILL for a worker past its time limit
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?\s*$")
+_UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+def parse_time_limit(value) -> float:
+    """A registry ``time limit``: seconds as a number, or text such as 90s, 30m, 2h."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"expected a duration such as 90s, 30m or 2h, got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 @dataclass
 class Child:
     run_id: int
     process: subprocess.Popen
+    worker: str
     host: str = "localhost"
+    deadline: float | None = None  # time.monotonic() past which it is terminated
+    terminated_at: float | None = None
 
     @property
     def remote(self) -> bool:
         return self.host not in LOCAL_HOSTS
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the worker and anything it started (it leads its own session)."""
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
 
 
 class Children:
@@ -84,8 +110,27 @@ class Children:
     def __init__(self):
         self._children: dict[int, Child] = {}
 
-    def add(self, run_id: int, process: subprocess.Popen, host: str = "localhost") -> None:
-        self._children[run_id] = Child(run_id, process, host)
+    def add(self, run_id: int, process: subprocess.Popen, worker: str, host: str = "localhost",
+            time_limit: float | None = None) -> None:
+        deadline = time.monotonic() + time_limit if time_limit else None
+        self._children[run_id] = Child(run_id, process, worker, host, deadline)
+
+    def overdue(self) -> list[Child]:
+        """Children past their time limit that have not been told to stop yet."""
+        now = time.monotonic()
+        return [child for child in self._children.values()
+                if child.deadline is not None and child.terminated_at is None and now > child.deadline]
+
+    def terminate(self, child: Child) -> None:
+        child.terminated_at = time.monotonic()
+        child.signal_group(signal.SIGTERM)
+
+    def kill_unresponsive(self, grace: float = TERMINATE_GRACE) -> None:
+        """SIGKILL children that ignored SIGTERM for ``grace`` seconds."""
+        now = time.monotonic()
+        for child in self._children.values():
+            if child.terminated_at is not None and now - child.terminated_at > grace:
+                child.signal_group(signal.SIGKILL)
 
     def reap(self) -> list[tuple[Child, int]]:
         """Every child that has exited, with its exit code (negative for a signal)."""

@@ -52,7 +52,8 @@ class ManagerLoop:
 
     # --- a batch of messages ----------------------------------------------
 
-    def handle_batch(self, bodies: list[bytes | Unreadable]) -> list[tuple[bytes, list[tuple[Launch, int]]]]:
+    def handle_batch(self, bodies: list[bytes | Unreadable],
+                     synthesized: bool = False) -> list[tuple[bytes, list[tuple[Launch, int]]]]:
         """Decide a batch of messages in arrival order, record them all in one
         transaction, and return each one's reply and launches.
 
@@ -68,6 +69,8 @@ class ManagerLoop:
             with self.store.batch() as transaction:
                 seen = transaction.stored_replies([m.id for m in parsed if isinstance(m, Message) and m.id])
                 pending, outcome, state = self._decide_all(bodies, parsed, seen, module, received_at)
+                for incoming, _, _ in pending:
+                    incoming.synthesized = synthesized
                 recorded = transaction.record(pending)
         except Exception as err:  # the database refused: act on nothing, say so
             text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}".splitlines()[0]
@@ -164,15 +167,42 @@ class ManagerLoop:
             self.logger.error(f"launch of {launch.module} on {launch.host} failed: {err}")
             self.store.mark_launch_failed(run_id, command, str(err))
             return
-        self.children.add(run_id, process, launch.host)
+        limit = (self.config.worker_registry(launch.worker) or {}).get("time limit")
+        self.children.add(run_id, process, launch.worker, launch.host,
+                          launcher.parse_time_limit(limit) if limit is not None else None)
         self.store.mark_started(run_id, process.pid, command)
 
     def reap(self) -> None:
+        """Record exits; a worker that died without its final message, or ran
+        past its ``time limit`` (terminated, then killed), is handled as that
+        worker's crash so its after_ function's crash branch runs."""
+        for child in self.children.overdue():
+            limit = self.config.worker_registry(child.worker).get("time limit")
+            self.logger.error(f"run {child.run_id} of {child.worker} passed its time limit ({limit}); terminating it")
+            self.children.terminate(child)
+            self.store.mark_timed_out(child.run_id, f"ran longer than its time limit ({limit}); terminated")
+            self._handle_as_crash(child)
+        self.children.kill_unresponsive()
         for child, code in self.children.reap():
             ssh_failed = child.remote and code == launcher.SSH_FAILED
             state = self.store.mark_exited(child.run_id, code, ssh_host=child.host if ssh_failed else None)
-            level = logging.DEBUG if state in ("succeeded", "failed", "crashed") and not ssh_failed else logging.ERROR
+            level = logging.DEBUG if state in ("succeeded", "failed", "crashed", "timed out") and not ssh_failed \
+                else logging.ERROR
             self.logger.log(level, f"run {child.run_id} process exited with code {code}; run {state}")
+            if state == "died":
+                self._handle_as_crash(child)
+
+    def _handle_as_crash(self, child: launcher.Child) -> None:
+        """Feed a synthesized crash message for the run through the same path as a real one."""
+        if "crash" not in (self.config.worker_registry(child.worker) or {}):
+            self.logger.warning(f"{child.worker} has no crash message type registered; run {child.run_id} "
+                                f"ended without one and nothing follows it")
+            return
+        crash = Message(child.worker, "crash", None, id=new_message_id(), run_id=child.run_id)
+        self.logger.info(f"handling run {child.run_id} of {child.worker} as a crash")
+        for _, launches in self.handle_batch([crash.serialize().encode()], synthesized=True):
+            for launch, run_id in launches:
+                self.launch(launch, run_id)
 
     def heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -1,6 +1,7 @@
 """Loading the system's next workers module, again only when its file changes."""
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -29,7 +30,12 @@ class NextWorkersModule:
             return path
         spec = None
         try:
-            spec = importlib.util.find_spec(self.name_or_path)
+            # a top-level name is looked for on sys.path itself, not taken from
+            # sys.modules: another system's module of the same name may be loaded
+            if "." in self.name_or_path:
+                spec = importlib.util.find_spec(self.name_or_path)
+            else:
+                spec = importlib.machinery.PathFinder.find_spec(self.name_or_path)
         except (ImportError, ValueError):
             pass
         if spec is None and self.config_dir is not None:

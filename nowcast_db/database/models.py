@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +80,8 @@ class MessageRow(Base):
         ForeignKey("worker_runs.id", ondelete="SET NULL", use_alter=True), index=True
     )
     error: Mapped[str | None] = mapped_column(Text)
+    # true for a crash the manager made up for a run that died or timed out
+    synthesized: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_messages_source_type", "source", "type"),)
 

@@ -1,11 +1,20 @@
 """Read-only queries used by the command line (and, later, the TUI)."""
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+import datetime as dt
+import functools
+from pathlib import Path
+
+from sqlalchemy import Engine, bindparam, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from nowcast_db.database.models import ManagerStateRow, WorkerRun
+from nowcast_db.database.engine import make_engine
+from nowcast_db.database.models import ChecklistEntry, ChecklistMutation, ManagerStateRow, MessageRow, WorkerRun
 from nowcast_db.database.store import HEARTBEAT
+from nowcast_db.decision import LAUNCH_REQUEST
+from nowcast_db.errors import NowcastError
 
 
 def recent_runs(engine: Engine, limit: int = 20) -> list[WorkerRun]:
@@ -33,3 +42,201 @@ def last_module_of(engine: Engine, worker: str) -> str | None:
             .order_by(WorkerRun.id.desc())
             .limit(1)
         )
+
+
+# --- audit history and replay (nowcast history, nowcast checklist, nowcast replay) ---
+#
+# These only read.  They return plain rows and dicts so that replay.py and
+# history.py, which decide and format, never see SQLAlchemy.
+
+class HistoryUnreadable(NowcastError):
+    """The history database is missing, is not a nowcast history, or cannot be read."""
+
+
+def open_history(url: str) -> Engine:
+    """An engine on an existing history database, for reading.
+
+    A SQLite file that is not there is an error here, not an empty database
+    created by the attempt: reading commands must never make history up.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise HistoryUnreadable(f"database URL {url!r}: expected an SQLAlchemy URL such as sqlite:///path") from None
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database).expanduser()
+        if not path.is_file():
+            raise HistoryUnreadable(f"{path}: no history database there (start the manager, "
+                                    f"or run `nowcast db upgrade CONFIG`, to create it)")
+    try:
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except Exception as err:  # a driver that is not installed, a refused connection, not a database file
+        raise HistoryUnreadable(f"{where}: cannot read the history database: {_one_line(err)}") from None
+    missing = {"messages", "worker_runs", "checklist_mutations"} - tables
+    if missing:
+        raise HistoryUnreadable(f"{where}: not a nowcast history database (no {', '.join(sorted(missing))} table)")
+    return engine
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _reading(function):
+    """Turn a database error met while reading into a one-line HistoryUnreadable."""
+
+    @functools.wraps(function)
+    def wrapper(engine: Engine, *args, **kwargs):
+        try:
+            return function(engine, *args, **kwargs)
+        except SQLAlchemyError as err:
+            where = engine.url.render_as_string(hide_password=True)
+            raise HistoryUnreadable(f"{where}: cannot read the history database: {_one_line(err)}") from None
+
+    return wrapper
+
+
+def _window(column, since, until):
+    """Conditions for ``since <= column <= until``; either end may be None."""
+    conditions = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column <= until)
+    return conditions
+
+
+@_reading
+def worker_messages(engine: Engine, until: dt.datetime | None = None) -> list:
+    """Every message a worker sent that the manager read (not malformed ones,
+    not launch requests), in the order the manager decided them, received
+    no later than ``until``.  Rows: id, message_id, received_at, source,
+    type, payload, reply_type, error."""
+    m = MessageRow
+    query = (select(m.id, m.message_id, m.received_at, m.source, m.type, m.payload, m.reply_type, m.error)
+             .where(m.source.is_not(None), m.type.is_not(None), m.type != LAUNCH_REQUEST,
+                    *_window(m.received_at, None, until))
+             .order_by(m.id))
+    with engine.connect() as connection:
+        return list(connection.execute(query))
+
+
+@_reading
+def manager_launches(engine: Engine, since: dt.datetime | None = None, until: dt.datetime | None = None) -> list:
+    """Launches the manager decided from ``after_`` functions, made between
+    ``since`` and ``until``, in order.  ``triggered_by`` is the message whose
+    ``after_`` function decided the launch (for a held launch: not the
+    message that released it).  Rows: id, triggered_by, module, args, host,
+    launched_at."""
+    r = WorkerRun
+    query = (select(r.id, r.triggered_by, r.module, r.args, r.host, r.launched_at)
+             .where(r.launched_by == "manager", *_window(r.launched_at, since, until))
+             .order_by(r.id))
+    with engine.connect() as connection:
+        return list(connection.execute(query))
+
+
+@_reading
+def checklist_mutations(engine: Engine, before: dt.datetime | None = None, through: dt.datetime | None = None,
+                        *, key: str | None = None, source: str | None = None, since: dt.datetime | None = None,
+                        limit: int | None = None, without_message: bool = False) -> list:
+    """Checklist changes in the order they were made (``limit``: the newest
+    that many, still oldest first).  ``before`` excludes changes made at that
+    moment, ``through`` includes them; ``without_message`` keeps only the
+    changes no message caused (the manager started with --ignore-checklist).
+    Rows: id, at, key, operation, before, after, message_id, source, type."""
+    c, m = ChecklistMutation, MessageRow
+    query = (select(c.id, c.at, c.key, c.operation, c.before, c.after, c.message_id, m.source, m.type)
+             .outerjoin(m, m.id == c.message_id)
+             .where(*_window(c.at, since, through)))
+    if before is not None:
+        query = query.where(c.at < before)
+    if key is not None:
+        query = query.where(c.key == key)
+    if source is not None:
+        query = query.where(m.source == source)
+    if without_message:
+        query = query.where(c.message_id.is_(None))
+    return _oldest_first(engine, query, c.id, limit)
+
+
+def _oldest_first(engine: Engine, query, id_column, limit: int | None) -> list:
+    """The rows in id order; with a limit, the newest ``limit`` of them."""
+    if limit:
+        query = query.order_by(id_column.desc()).limit(limit)
+    else:
+        query = query.order_by(id_column)
+    with engine.connect() as connection:
+        rows = list(connection.execute(query))
+    return rows[::-1] if limit else rows
+
+
+@_reading
+def current_checklist(engine: Engine) -> dict:
+    with engine.connect() as connection:
+        entry = ChecklistEntry
+        return {row.key: row.value for row in connection.execute(select(entry.key, entry.value).order_by(entry.key))}
+
+
+@_reading
+def run_rows(engine: Engine, *, worker: str | None = None, state: str | None = None,
+             since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int | None = None) -> list:
+    """Worker runs launched between ``since`` and ``until``, oldest first
+    (``limit``: the newest that many)."""
+    r = WorkerRun
+    query = select(r.id, r.worker, r.state, r.launched_by, r.host, r.module, r.args, r.triggered_by,
+                   r.requested_by, r.pid, r.exit_code, r.final_message_type, r.reason,
+                   r.launched_at, r.started_at, r.finished_at).where(*_window(r.launched_at, since, until))
+    if worker is not None:
+        query = query.where(r.worker == worker)
+    if state is not None:
+        query = query.where(r.state == state)
+    return _oldest_first(engine, query, r.id, limit)
+
+
+@_reading
+def message_rows(engine: Engine, *, source: str | None = None, since: dt.datetime | None = None,
+                 until: dt.datetime | None = None, limit: int | None = None) -> list:
+    """Messages received between ``since`` and ``until``, oldest first
+    (``limit``: the newest that many)."""
+    m = MessageRow
+    query = select(m.id, m.received_at, m.source, m.type, m.payload, m.reply_type, m.reply_payload, m.run_id,
+                   m.error, m.raw, m.message_id).where(*_window(m.received_at, since, until))
+    if source is not None:
+        query = query.where(m.source == source)
+    return _oldest_first(engine, query, m.id, limit)
+
+
+CHAIN_LIMIT = 10_000  # steps followed at most, against a cycle written by hand
+
+
+@_reading
+def run_chain(engine: Engine, run_id: int) -> list[tuple]:
+    """The runs that led to ``run_id``, first run first: each as (run row,
+    the message that triggered it or None).  Followed through
+    ``worker_runs.triggered_by`` → ``messages.run_id``; a run started by
+    hand, by the scheduler or by an operator ends the chain."""
+    r, m = WorkerRun, MessageRow
+    run_query = select(r.id, r.worker, r.state, r.launched_by, r.host, r.module, r.args, r.triggered_by,
+                       r.launched_at, r.started_at, r.finished_at, r.exit_code).where(r.id == bindparam("run"))
+    message_query = select(m.id, m.received_at, m.source, m.type, m.run_id).where(m.id == bindparam("message"))
+    chain: list[tuple] = []
+    with engine.connect() as connection:
+        run = connection.execute(run_query, {"run": run_id}).first()
+        if run is None:
+            where = engine.url.render_as_string(hide_password=True)
+            raise HistoryUnreadable(f"{where}: there is no run {run_id}")
+        seen = set()
+        while run is not None and run.id not in seen and len(chain) < CHAIN_LIMIT:
+            seen.add(run.id)
+            message = None
+            if run.triggered_by is not None:
+                message = connection.execute(message_query, {"message": run.triggered_by}).first()
+            chain.append((run, message))
+            parent = message.run_id if message is not None else None
+            run = connection.execute(run_query, {"run": parent}).first() if parent is not None else None
+    return chain[::-1]

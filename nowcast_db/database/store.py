@@ -57,6 +57,8 @@ class Incoming:
     message: Message | None
     raw: str | None = None
     registered: bool = False
+    # made by the manager for a run that ended without its final message
+    synthesized: bool = False
 
 
 @dataclass
@@ -131,7 +133,7 @@ class Store:
         run_id = None
         if msg is not None and incoming.registered:
             run_id = self._run_for(connection, writer, batch, msg, now)
-            ended = final_state(msg.type)
+            ended = final_state(msg.type) if not incoming.synthesized else None  # the run keeps died / timed out
             if ended is not None:
                 batch.update_run(run_id, state=ended, final_message_type=msg.type, finished_at=now)
                 writer.open_runs.pop(run_id, None)
@@ -164,6 +166,7 @@ class Store:
             "reply_payload": sent.payload,
             "run_id": run_id,
             "error": decision.error,
+            "synthesized": incoming.synthesized,
         })
         for mutation in decision.mutations:
             batch.mutations.append({"key": mutation.key, "operation": mutation.operation, "before": mutation.before,
@@ -220,6 +223,13 @@ class Store:
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
             run.command, run.state, run.reason, run.finished_at = command, "failed", reason, utcnow()
+
+    def mark_timed_out(self, run_id: int, reason: str) -> None:
+        self._closed(run_id)
+        with Session(self.engine) as session, session.begin():
+            run = session.get(WorkerRun, run_id)
+            if run.state in OPEN_STATES:
+                run.state, run.reason, run.finished_at = "timed out", reason, utcnow()
 
     def mark_exited(self, run_id: int, exit_code: int, ssh_host: str | None = None) -> str:
         """Record a launched process's exit; a run still open then has died, or,
