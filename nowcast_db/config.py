@@ -28,19 +28,8 @@ class Config:
             self.load(file)
 
     def load(self, config_file: str | os.PathLike) -> None:
-        path = Path(config_file)
         self.file = os.fspath(config_file)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ConfigError(f"{config_file}: cannot read config file: {err.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            where = getattr(err, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ConfigError(f"{config_file}: not valid YAML{line}: {problem}") from None
+        data = read_yaml_file(config_file, "config file")
         if not isinstance(data, dict):
             raise ConfigError(f"{config_file}: expected a YAML mapping of config keys, got {_kind(data)}")
         self._dict = data
@@ -78,6 +67,21 @@ class Config:
     def error(self, key: str, expected: str, got: Any = None) -> ConfigError:
         got_text = "" if got is None else f", got {_kind(got)}"
         return ConfigError(f"{self.file}: key '{key}': expected {expected}{got_text}")
+
+
+def read_yaml_file(path: str | os.PathLike, what: str, error: type[Exception] = ConfigError):
+    """A YAML file's content (safe loader), or ``error`` with one line naming the file and the problem."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise error(f"{os.fspath(path)}: cannot read {what}: {err.strerror or err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise error(f"{os.fspath(path)}: not valid YAML{line}: {problem}") from None
 
 
 def load_config(config_file: str | os.PathLike) -> Config:

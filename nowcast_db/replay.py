@@ -25,9 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
-from nowcast_db.config import Config
+from nowcast_db.config import Config, read_yaml_file
 from nowcast_db.decision import Hold, ManagerState, decide
 from nowcast_db.errors import ConfigError, NowcastError
 from nowcast_db.history import fold_checklist
@@ -389,17 +388,7 @@ def load_scenario(scenario: str | os.PathLike | list, name: str | None = None) -
         items = scenario
     else:
         name = name or os.fspath(scenario)
-        try:
-            text = Path(scenario).read_text()
-        except OSError as err:
-            raise ReplayError(f"{name}: cannot read scenario file: {err.strerror or err}") from None
-        try:
-            items = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise ReplayError(f"{name}: not valid YAML{where}: {problem}") from None
+        items = read_yaml_file(scenario, "scenario file", ReplayError)
     if not isinstance(items, list) or not items:
         raise ReplayError(f"{name}: expected a YAML list of messages (source, type, payload), got {_kind(items)}")
     return name, [_step(name, number, item) for number, item in enumerate(items, start=1)]
