@@ -15,6 +15,14 @@ def main(argv=None) -> int:
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db_upgrade = db.add_parser("upgrade", help="create or migrate the history database to the current schema")
     db_upgrade.add_argument("config_file")
+    db_prune = db.add_parser(
+        "prune", help="delete messages, runs and checklist changes older than a date (safe while the manager runs)")
+    db_prune.add_argument("config_file")
+    db_prune.add_argument("--before", metavar="DATE", required=True,
+                          help="delete history older than DATE (ISO 8601; a date alone is midnight UTC)")
+    db_prune.add_argument("--batch-size", metavar="N", default="1000",
+                          help="rows deleted per transaction (default 1000)")
+    db_prune.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
 
     init = commands.add_parser("init", help="write the toy nowcast system into a folder")
     init.add_argument("directory", type=Path)
@@ -42,6 +50,8 @@ def main(argv=None) -> int:
     try:
         if args.command in AUDIT_COMMANDS:
             return AUDIT_COMMANDS[args.command](args)
+        if args.command == "db" and args.db_command == "prune":
+            return db_prune_command(args)
         if args.command == "db":
             return db_upgrade_command(args)
         if args.command == "init":
@@ -72,6 +82,23 @@ def db_upgrade_command(args) -> int:
     after = current_revision(engine)
     where = engine.url.render_as_string(hide_password=True)
     print(f"{where}: schema at revision {after}" + (f" (was {before or 'empty'})" if before != after else ""))
+    return 0
+
+
+def db_prune_command(args) -> int:
+    from nowcast_db.config import Config
+    from nowcast_db.database import database_url
+    from nowcast_db.prune import parse_batch_size, parse_before, prune_history
+
+    try:  # every error here is a one-line message and exit status 2
+        before = parse_before(args.before)
+        batch_size = parse_batch_size(args.batch_size)
+        config = Config(args.config_file)
+        report = prune_history(args.db or database_url(config), before, batch_size)
+    except NowcastError as err:
+        print(f"nowcast: error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
     return 0
 
 
