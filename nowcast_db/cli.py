@@ -181,6 +181,10 @@ def add_audit_commands(commands) -> None:
     replay.add_argument("--scenario", metavar="FILE",
                         help="decide the messages of this YAML scenario file instead of the history")
     replay.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    replay.add_argument("--live", action="store_true",
+                        help="send the messages to the running system through its broker instead (for a staging "
+                             "system: the real manager records them and launches real workers); asks first")
+    replay.add_argument("--yes", action="store_true", help="with --live: send without asking")
 
     checklist = commands.add_parser("checklist", help="print the checklist as YAML, now or as it was at a time")
     checklist.add_argument("config_file")
@@ -214,6 +218,9 @@ def replay_command(args) -> int:
     from nowcast_db.history import parse_time
     from nowcast_db.replay import replay_history, run_scenario
 
+    if args.live:
+        return live_command(args)
+
     if args.scenario:
         for option in ("db", "since", "until"):
             if getattr(args, option):
@@ -227,6 +234,26 @@ def replay_command(args) -> int:
         result = replay_history(args.config_file, args.db, since, until, args.next_workers)
     _print_result(result, args.json)
     return 0 if result.ok else 1
+
+
+def live_command(args) -> int:
+    from nowcast_db import live
+    from nowcast_db.config import Config
+    from nowcast_db.database import database_url
+    from nowcast_db.history import parse_time
+
+    config = Config(args.config_file)
+    if args.scenario:
+        messages = live.scenario_messages(args.scenario)
+    else:
+        since = parse_time(args.since, "--since") if args.since else None
+        until = parse_time(args.until, "--until") if args.until else None
+        messages = live.recorded_messages(args.db or database_url(config), since, until)
+    if not messages:
+        raise NowcastError("--live: no messages to send")
+    address = f"tcp://{config['zmq']['host']}:{config['zmq']['ports']['workers']}"
+    live.confirm(messages, address, args.yes)
+    return live.send_live(config, messages)
 
 
 def _print_result(result, as_json: bool) -> None:

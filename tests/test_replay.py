@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import yaml
+
 import pytest
 
 from conftest import raw_message, wait_until
@@ -357,3 +359,30 @@ def test_scenario_errors_outside_the_file_are_one_line(toy):
     """))
     one_line_error(replay(toy, "--scenario", str(scenario), "--next-workers", "broken.py"),
                    "broken.py failed to import: RuntimeError: half-edited")
+
+
+# --- --live -------------------------------------------------------------------
+
+def test_live_scenario_is_sent_to_the_running_system_and_acted_on(running_toy, tmp_path):
+    toy = running_toy
+    scenario = tmp_path / "staging.yaml"
+    scenario.write_text(yaml.safe_dump([{"source": "sleep", "type": "success", "payload": {"sleep time": 9}}]))
+    result = subprocess.run([sys.executable, "-m", "nowcast_db.cli", "replay", str(toy.config_file),
+                             "--scenario", str(scenario), "--live", "--yes"],
+                            capture_output=True, text=True, env=toy.env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "1: (sleep) success -> ack" in result.stdout
+    wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE worker = 'awaken'") == [("succeeded",)],
+               what="awaken launched by the live message")
+
+
+def test_live_without_yes_and_without_a_terminal_sends_nothing(running_toy, tmp_path):
+    toy = running_toy
+    scenario = tmp_path / "staging.yaml"
+    scenario.write_text(yaml.safe_dump([{"source": "sleep", "type": "failure", "payload": None}]))
+    result = subprocess.run([sys.executable, "-m", "nowcast_db.cli", "replay", str(toy.config_file),
+                             "--scenario", str(scenario), "--live"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, env=toy.env, timeout=60)
+    assert result.returncode == 2
+    assert "refusing to send without confirmation; add --yes" in result.stderr
+    assert toy.sql("SELECT count(*) FROM messages") == [(0,)]
