@@ -78,6 +78,26 @@ def record(directory: Path, env: dict, count: int) -> float:
     return time.perf_counter() - started
 
 
+def measure(count: int) -> dict:
+    """Record ``count`` messages, time `nowcast replay` on them; the figures as a dict."""
+    import shutil
+
+    directory = Path(tempfile.mkdtemp(prefix="nowcast-replay-bench-"))
+    try:
+        env = make_system(directory)
+        recorded = record(directory, env, count)
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "nowcast_db.cli", "replay", "nowcast.yaml"],
+                                cwd=directory, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"bench: nowcast replay exited {result.returncode}: {result.stderr[-500:]}")
+        return {"messages": count, "record_seconds": recorded, "replay_seconds": elapsed,
+                "summary": result.stdout.strip().splitlines()[-1]}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)

@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 import zmq
 
+import replay_speed  # bench/, beside this file
 from nowcast_db.demo import free_ports
 from nowcast_db.toy import write_toy_system
 
@@ -220,7 +221,7 @@ def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
         system.stop()
 
 
-def write_report(path: Path, floor, manager, launch, memory, command: str) -> str:
+def write_report(path: Path, floor, manager, launch, memory, replay, command: str) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -257,6 +258,18 @@ def write_report(path: Path, floor, manager, launch, memory, command: str) -> st
         "|---:|---:|---:|---:|",
     ]
     lines += [f"| {done} | {rss / 1024:.1f} | {anon / 1024:.1f} | {wal / 2**20:.1f} |" for done, rss, anon, wal in memory]
+    lines += [
+        "",
+        "## Replay",
+        "",
+        f"`nowcast replay` (dry run, every `after_` returning `[]`) of {replay['messages']:,} recorded messages: "
+        f"{replay['replay_seconds']:.2f} s ({replay['messages'] / replay['replay_seconds']:,.0f} messages/s), "
+        f"one process. Recording them through the manager's batch path took {replay['record_seconds']:.1f} s.",
+        f"Replay said: {replay['summary']}",
+    ]
+    notes = BENCH_DIR / "notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
@@ -267,18 +280,21 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000, help="messages per client per load (default 3000)")
     parser.add_argument("--memory-messages", type=int, default=100_000)
     parser.add_argument("--launches", type=int, default=30)
+    parser.add_argument("--replay-messages", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     parser.add_argument("--output", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md")
     args = parser.parse_args()
     if args.quick:
-        args.messages, args.memory_messages, args.launches = 300, 2000, 5
+        args.messages, args.memory_messages, args.launches, args.replay_messages = 300, 2000, 5, 2000
     with tempfile.TemporaryDirectory(prefix="nowcast-bench-") as tmp:
         directory = Path(tmp)
         floor = measure_floor(directory, args.messages)
         manager = measure_manager(directory, args.messages)
         launch = measure_launch(directory, args.launches)
         memory = measure_memory(directory, args.memory_messages)
-    print(write_report(args.output, floor, manager, launch, memory, "python bench/run.py " + " ".join(sys.argv[1:])))
+    replay = replay_speed.measure(args.replay_messages)
+    print(write_report(args.output, floor, manager, launch, memory, replay,
+                       "python bench/run.py " + " ".join(sys.argv[1:])))
 
 
 if __name__ == "__main__":
