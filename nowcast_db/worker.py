@@ -134,7 +134,7 @@ class NowcastWorker:
         except (WorkerError, ManagerUnreachable) as err:
             self.logger.critical(f"({msg_type}) message not acted on: {err}")
             return 1
-        return 0 if msg_type == "success" or msg_type.startswith("success") else 1
+        return 0 if msg_type.startswith("success") else 1
 
     def tell_manager(self, msg_type: str, payload=None) -> Message | None:
         """Send a message to the manager and return its reply (None in --debug mode).

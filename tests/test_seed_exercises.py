@@ -1,4 +1,4 @@
-"""The toy example's exercises (the TODO list at the end of the seed's
+"""The toy example's exercises (the to-do list at the end of the seed's
 toy-example.rst), done as written there with our package name, under circus."""
 import subprocess
 
