@@ -44,6 +44,15 @@ def main(argv=None) -> int:
     launch.add_argument("worker", help="worker module (pkg.workers.name), or a registered worker's name")
     launch.add_argument("worker_args", nargs=argparse.REMAINDER, help="the worker's own arguments")
 
+    keys = commands.add_parser("keys", help="CurveZMQ keys for the broker's ports") \
+        .add_subparsers(dest="keys_command", required=True)
+    keys_generate = keys.add_parser(
+        "generate", help="write a CurveZMQ key pair: NAME.key (public) and NAME.key_secret (secret, mode 0600)")
+    keys_generate.add_argument("directory", type=Path)
+    keys_generate.add_argument("--name", default="nowcast",
+                               help="file name stem, e.g. broker or the client host's name (default nowcast)")
+    keys_generate.add_argument("--force", action="store_true", help="overwrite a key pair that is already there")
+
     add_audit_commands(commands)
 
     args = parser.parse_args(argv)
@@ -58,6 +67,8 @@ def main(argv=None) -> int:
             return init_command(args)
         if args.command == "launch":
             return launch_command(args)
+        if args.command == "keys":
+            return keys_generate_command(args)
         if args.command == "demo":
             from nowcast_db.demo import run_demo
 
@@ -127,6 +138,47 @@ def launch_command(args) -> int:
     finally:
         client.close()
     print(f"launched {module} {' '.join(args.worker_args)} on {args.host}: run {run_id}".replace("  ", " "))
+    return 0
+
+
+def keys_generate_command(args) -> int:
+    """Key pairs are made here rather than with a separate tool so that every
+    operator gets the file names and the 0600 secret file the config expects."""
+    import os
+
+    import zmq.auth
+
+    name = args.name
+    if not name or os.sep in name or name.startswith("."):
+        raise NowcastError(f"--name: expected a plain file name stem, got {name!r}")
+    directory = args.directory
+    public, secret = directory / f"{name}.key", directory / f"{name}.key_secret"
+    existing = [str(path) for path in (public, secret) if path.exists()]
+    if existing and not args.force:
+        raise NowcastError(f"{', '.join(existing)}: already there (use --force to overwrite; "
+                           f"clients holding the old key are then refused)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        # the secret file is created 0600 from the start, never readable by others even briefly
+        old_umask = os.umask(0o077)
+        try:
+            public_file, secret_file = zmq.auth.create_certificates(directory, name)
+        finally:
+            os.umask(old_umask)
+        os.chmod(secret_file, 0o600)
+        os.chmod(public_file, 0o644)
+    except OSError as err:
+        raise NowcastError(f"{directory}: cannot write keys: {err.strerror or err}") from None
+    public_path, secret_path = Path(public_file).resolve(), Path(secret_file).resolve()
+    print(f"wrote {public_path} (public key)")
+    print(f"wrote {secret_path} (secret key, mode 0600)")
+    print(f"""
+Config lines (nowcast.yaml, under zmq: curve:), as the broker's key pair:
+    server secret key: {secret_path}
+    server public key: {public_path}
+or as a client key pair (workers, manager, scheduler, nowcast commands):
+    client secret key: {secret_path}
+  and copy {public_path} into the broker's authorized keys folder, then send the broker SIGHUP.""")
     return 0
 
 

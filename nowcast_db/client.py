@@ -13,6 +13,7 @@ import time
 
 import zmq
 
+from nowcast_db import curve
 from nowcast_db.errors import NowcastError
 from nowcast_db.message import Message, MessageError
 
@@ -28,6 +29,7 @@ class ManagerClient:
     def __init__(self, config, logger: logging.Logger | None = None,
                  reply_timeout: float | None = None, give_up_after: float | None = None):
         zmq_config = config["zmq"]
+        self.config = config
         self.address = f"tcp://{zmq_config['host']}:{zmq_config['ports']['workers']}"
         self.reply_timeout = float(reply_timeout or zmq_config.get("reply timeout", DEFAULT_REPLY_TIMEOUT))
         self.give_up_after = float(give_up_after or zmq_config.get("give up after", DEFAULT_GIVE_UP_AFTER))
@@ -39,6 +41,7 @@ class ManagerClient:
         socket = self._context.socket(zmq.REQ)
         socket.setsockopt(zmq.LINGER, 0)
         socket.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        curve.client_socket(self.config, socket)
         socket.connect(self.address)
         return socket
 

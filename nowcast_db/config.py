@@ -117,6 +117,14 @@ def _substitute_env_vars(config: Config) -> None:
     for key in ("checklist file", "python", "database url"):
         if key in data:
             data[key] = _expand(config, key, data[key])
+    zmq_config = data.get("zmq")
+    curve = zmq_config.get("curve") if isinstance(zmq_config, dict) else None
+    if isinstance(curve, dict):
+        from nowcast_db.curve import KEYS
+
+        for key in KEYS:
+            if key in curve:
+                curve[key] = _expand(config, f"zmq: curve: {key}", curve[key])
     logging_config = data.get("logging")
     if not isinstance(logging_config, dict):
         return
@@ -177,3 +185,38 @@ def validate(config: Config) -> None:
     for key in ("python", "database url"):
         if key in config and not isinstance(config[key], str):
             raise config.error(key, "a string", config[key])
+    if config["zmq"].get("curve") is not None:
+        _validate_curve(config)
+
+
+def _validate_curve(config: Config) -> None:
+    """CurveZMQ is on: every key file must be there and readable now, because a
+    broker or client that found out later would fail silently (ZeroMQ drops a
+    connection whose keys are wrong without telling either side)."""
+    import zmq.auth
+
+    from nowcast_db.curve import AUTHORIZED_KEYS, KEYS, SERVER_PUBLIC_KEY
+
+    _require(config, ["zmq", "curve"], dict, "a mapping of CurveZMQ key files")
+    for key in KEYS:
+        where = f"zmq: curve: {key}"
+        if key == AUTHORIZED_KEYS:
+            folder = _require(config, ["zmq", "curve", key], str, "a folder of allowed clients' public key files")
+            if not Path(folder).is_dir():
+                raise ConfigError(f"{config.file}: key '{where}': {folder} is not a folder")
+            try:
+                zmq.auth.load_certificates(folder)
+            except (OSError, ValueError) as err:
+                raise ConfigError(f"{config.file}: key '{where}': {folder}: unreadable public key file: {err}") \
+                    from None
+            continue
+        path = _require(config, ["zmq", "curve", key], str, "a key file path string")
+        if not Path(path).is_file():
+            raise ConfigError(f"{config.file}: key '{where}': no key file {path}")
+        try:
+            _public, secret = zmq.auth.load_certificate(path)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{config.file}: key '{where}': {path}: not a key file: {err}") from None
+        if secret is None and key != SERVER_PUBLIC_KEY:
+            raise ConfigError(f"{config.file}: key '{where}': {path} holds no secret key "
+                              f"(give the .key_secret file)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zmq
 
-from nowcast_db import process
+from nowcast_db import curve, process
 from nowcast_db.database import Store, database_url, make_engine, upgrade
 from nowcast_db.errors import NowcastError
 from nowcast_db.manager_loop import ManagerLoop
@@ -66,6 +66,8 @@ def main(args=None) -> None:
     context = zmq.Context.instance()
     socket = context.socket(zmq.ROUTER)
     socket.setsockopt(zmq.LINGER, 0)
+    if curve.client_socket(config, socket):
+        logger.info("CurveZMQ on: connecting with the client key pair")
     address = f"tcp://{config['zmq']['host']}:{config['zmq']['ports']['manager']}"
     socket.connect(address)
     logger.info(f"connected to {config['zmq']['host']} port {config['zmq']['ports']['manager']}")

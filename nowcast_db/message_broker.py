@@ -11,6 +11,10 @@ for any other.
 The proxy runs in its own thread and the main thread waits for signals: a
 signal that arrives while the proxy is busy inside libzmq would otherwise
 never reach Python, and the broker would ignore SIGTERM.
+
+With ``zmq: curve:`` in the config both ports are CurveZMQ servers and only
+clients whose public key is in ``authorized keys`` get through the handshake
+(see nowcast_db.curve); SIGHUP re-reads that folder.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import threading
 
 import zmq
 
-from nowcast_db import process
+from nowcast_db import curve, process
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # A peer sending more than this in one message is disconnected by ZeroMQ
@@ -42,6 +46,10 @@ class Broker:
         self.control.bind(CONTROL)
         self.ready = threading.Event()
         self.error: str | None = None
+        self.auth = curve.start_authenticator(config, self.context, logger)
+        if self.auth is not None:
+            logger.info(f"CurveZMQ on: {len(self.auth.certs.get('*', {}))} authorized client keys "
+                        f"from {config['zmq']['curve'][curve.AUTHORIZED_KEYS]}")
 
     def _proxy(self) -> None:
         """Bind both ports and pass messages until told to TERMINATE (runs in the proxy thread)."""
@@ -55,6 +63,7 @@ class Broker:
             for socket, name in ((workers, "worker"), (manager, "manager")):
                 socket.setsockopt(zmq.LINGER, 0)
                 socket.setsockopt(zmq.MAXMSGSIZE, cap)
+                curve.server_socket(self.config, socket)
                 port = self.config["zmq"]["ports"]["workers" if name == "worker" else "manager"]
                 try:
                     socket.bind(f"tcp://{host}:{port}")
@@ -91,6 +100,8 @@ class Broker:
         self.control.send(b"TERMINATE")
         thread.join(5)
         self.control.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
         self.context.term()
         return 0
 
@@ -103,6 +114,14 @@ class Broker:
         if config["zmq"]["ports"]["workers"] != self.config["zmq"]["ports"]["workers"] or \
                 config["zmq"]["ports"]["manager"] != self.config["zmq"]["ports"]["manager"]:
             self.logger.warning("zmq ports changed in the config: restart the broker to use them")
+        if self.auth is not None:
+            if curve.curve_config(config) is None:
+                self.logger.warning("zmq: curve removed from the config: restart the broker to turn CurveZMQ off")
+            else:
+                allowed = curve.allow_keys(self.auth, config)
+                self.logger.info(f"authorized client keys reloaded: {allowed}")
+        elif curve.curve_config(config) is not None:
+            self.logger.warning("zmq: curve added to the config: restart the broker to turn CurveZMQ on")
         self.logger.info(f"config reloaded from {config.file}")
 
 
