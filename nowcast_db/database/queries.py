@@ -5,7 +5,7 @@ import datetime as dt
 import functools
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, inspect, select
+from sqlalchemy import Engine, bindparam, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -240,3 +240,122 @@ def run_chain(engine: Engine, run_id: int) -> list[tuple]:
             parent = message.run_id if message is not None else None
             run = connection.execute(run_query, {"run": parent}).first() if parent is not None else None
     return chain[::-1]
+
+
+# --- nowcast-tui ---
+#
+# The TUI polls these every second while the manager writes, so each is one
+# short read transaction over indexed columns, and a lock held by someone
+# else turns into a one-line HistoryUnreadable after a moment instead of a
+# frozen screen.
+
+TUI_BUSY_SECONDS = 2.0
+
+
+def open_history_for_watching(url: str, busy_seconds: float = TUI_BUSY_SECONDS) -> Engine:
+    """Like ``open_history``, but a locked SQLite database gives up after
+    ``busy_seconds`` instead of the writers' 30 s, so a display polling every
+    second can say "locked" rather than hang."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise HistoryUnreadable(f"database URL {url!r}: expected an SQLAlchemy URL such as sqlite:///path") from None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return open_history(url)
+    path = Path(parsed.database).expanduser()
+    if not path.is_file():
+        raise HistoryUnreadable(f"{path}: no history database there yet (start the manager, "
+                                f"or run `nowcast db upgrade CONFIG`, to create it)")
+    engine = make_engine(url)
+    milliseconds = int(busy_seconds * 1000)
+
+    def _short_busy_timeout(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
+        cursor.close()
+
+    # before make_engine's pragmas (its journal_mode switch waits on a lock
+    # too) and after them (they set the writers' 30 s again)
+    event.listen(engine, "connect", _short_busy_timeout, insert=True)
+    event.listen(engine, "connect", _short_busy_timeout)
+
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except Exception as err:
+        engine.dispose()
+        raise HistoryUnreadable(f"{path}: cannot read the history database: {_one_line(err)}") from None
+    missing = {"messages", "worker_runs", "checklist_mutations", "manager_state"} - tables
+    if missing:
+        engine.dispose()
+        raise HistoryUnreadable(f"{path}: no history tables yet (no {', '.join(sorted(missing))}); "
+                                f"start the manager or run `nowcast db upgrade CONFIG`")
+    return engine
+
+
+@_reading
+def system_status(engine: Engine, day_start: dt.datetime) -> dict:
+    """What the TUI header shows: the manager's heartbeat (value and when it
+    was written), the open runs, and the runs that ended badly since
+    ``day_start``."""
+    r, s = WorkerRun, ManagerStateRow
+    with engine.connect() as connection:
+        beat = connection.execute(select(s.value, s.updated_at).where(s.name == HEARTBEAT)).first()
+        running = connection.scalar(select(func.count()).select_from(r).where(r.state.in_(("pending", "running"))))
+        failed = connection.scalar(select(func.count()).select_from(r).where(
+            r.state.in_(BAD_END_STATES), r.launched_at >= day_start))
+    return {"heartbeat": beat.value if beat else None, "heartbeat_at": beat.updated_at if beat else None,
+            "running": running or 0, "failed_today": failed or 0}
+
+
+BAD_END_STATES = ("failed", "crashed", "died", "timed out", "lost")
+
+_RUN_COLUMNS = (WorkerRun.id, WorkerRun.worker, WorkerRun.module, WorkerRun.args, WorkerRun.host,
+                WorkerRun.launched_by, WorkerRun.requested_by, WorkerRun.triggered_by, WorkerRun.state,
+                WorkerRun.command, WorkerRun.pid, WorkerRun.exit_code, WorkerRun.final_message_type,
+                WorkerRun.reason, WorkerRun.launched_at, WorkerRun.started_at, WorkerRun.finished_at)
+
+
+@_reading
+def newest_runs(engine: Engine, limit: int = 200) -> list:
+    """The newest ``limit`` runs, newest first (one page of the Runs screen)."""
+    with engine.connect() as connection:
+        return list(connection.execute(select(*_RUN_COLUMNS).order_by(WorkerRun.id.desc()).limit(limit)))
+
+
+@_reading
+def newest_messages(engine: Engine, limit: int = 200) -> list:
+    """The newest ``limit`` messages, newest first (one page of the Messages screen)."""
+    m = MessageRow
+    query = select(m.id, m.received_at, m.source, m.type, m.payload, m.reply_type, m.reply_payload, m.run_id,
+                   m.error, m.raw).order_by(m.id.desc()).limit(limit)
+    with engine.connect() as connection:
+        return list(connection.execute(query))
+
+
+@_reading
+def run_detail(engine: Engine, run_id: int) -> dict | None:
+    """Everything the Run detail screen shows, read in one transaction so it
+    is consistent: the run, its messages, the checklist changes they caused,
+    the message (and run) that triggered it, and the runs its messages
+    triggered.  None when there is no such run."""
+    r, m, c = WorkerRun, MessageRow, ChecklistMutation
+    with engine.connect() as connection:
+        run = connection.execute(select(*_RUN_COLUMNS).where(r.id == run_id)).first()
+        if run is None:
+            return None
+        messages = list(connection.execute(
+            select(m.id, m.received_at, m.source, m.type, m.payload, m.reply_type, m.reply_payload, m.error)
+            .where(m.run_id == run_id).order_by(m.id)))
+        message_ids = [message.id for message in messages]
+        mutations = list(connection.execute(
+            select(c.id, c.at, c.key, c.operation, c.before, c.after, c.message_id)
+            .where(c.message_id.in_(message_ids)).order_by(c.id))) if message_ids else []
+        trigger = None
+        if run.triggered_by is not None:
+            trigger = connection.execute(select(m.id, m.source, m.type, m.run_id)
+                                         .where(m.id == run.triggered_by)).first()
+        triggered = list(connection.execute(
+            select(r.id, r.worker, r.state, r.triggered_by).where(r.triggered_by.in_(message_ids))
+            .order_by(r.id))) if message_ids else []
+    return {"run": run, "messages": messages, "mutations": mutations, "trigger": trigger, "triggered": triggered}

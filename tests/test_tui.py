@@ -1,0 +1,247 @@
+"""nowcast-tui, driven with Textual's Pilot against a history the real
+manager wrote (broker + manager as processes on free ports)."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+
+pytest.importorskip("textual", reason="textual not installed")
+pytest.importorskip("nowcast_tui", reason="nowcast_tui not installed (pip install -e .)")
+
+from conftest import raw_message, wait_until  # noqa: E402
+from textual.widgets import Static  # noqa: E402
+
+from nowcast_tui import launching  # noqa: E402
+from nowcast_tui.app import NowcastApp  # noqa: E402
+from nowcast_tui.data import History  # noqa: E402
+from nowcast_tui.screens.relaunch import RelaunchModal  # noqa: E402
+from nowcast_tui.screens.run_detail import RunDetailScreen  # noqa: E402
+from nowcast_tui.widgets.runs_table import RunsTable  # noqa: E402
+
+SIZE = (80, 24)  # the smallest terminal it must work in
+
+
+@pytest.fixture
+def make_app(toy, monkeypatch):
+    """An app on the toy system's config, with the environment its config
+    refers to (as an operator's shell would have it)."""
+    for name in ("NOWCAST_ENV", "NOWCAST_LOGS", "NOWCAST_YAML"):
+        monkeypatch.setenv(name, toy.env[name])
+    return lambda: NowcastApp(History.from_config_file(str(toy.config_file)))
+
+
+def sleep_then_awaken(toy) -> tuple[int, int]:
+    """Run the sleep worker by hand; the manager then launches awaken.
+    Returns (sleep run id, awaken run id) once both have finished."""
+    result = toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
+    assert result.returncode == 0, result.stderr
+    rows = wait_until(lambda: (rows := toy.sql("SELECT id, worker FROM worker_runs WHERE state = 'succeeded' "
+                                              "ORDER BY id")) and len(rows) == 2 and rows,
+                      what="sleep and awaken runs to succeed")
+    assert [worker for _, worker in rows] == ["sleep", "awaken"]
+    return rows[0][0], rows[1][0]
+
+
+def text(widget: Static) -> str:
+    return str(widget.content)
+
+
+async def until(pilot, condition, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def table_states(app) -> dict[int, str]:
+    table = app.screen.query_one(RunsTable)
+    return {int(key.value): table.get_row(key)[4].plain for key in table.rows}
+
+
+def test_runs_screen_shows_the_managers_runs_newest_first_with_states(running_toy, make_app):
+    toy = running_toy
+    sleep_id, awaken_id = sleep_then_awaken(toy)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            assert table_states(app) == {sleep_id: "succeeded", awaken_id: "succeeded"}
+            table = app.screen.query_one(RunsTable)
+            assert [int(table.get_row_at(row)[0]) for row in range(2)] == [awaken_id, sleep_id]
+            assert table.get_row_at(1)[1] == "sleep" and table.get_row_at(1)[-1] == "external"
+            assert table.get_row_at(0)[-1] == "manager"
+            header = app.screen.query_one("SystemStatus", Static)
+            await until(pilot, lambda: "manager up" in text(header), what="manager up in the header")
+
+    asyncio.run(scenario())
+
+
+def test_new_run_appears_within_a_second_and_cursor_stays_on_its_run(running_toy, make_app):
+    toy = running_toy
+    sleep_id, _ = sleep_then_awaken(toy)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            await pilot.press("down")
+            table = app.screen.query_one(RunsTable)
+            assert table.selected_run_id == sleep_id
+            reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker",
+                                                   "payload": {"module": "nowcast_db.workers.awaken"}})
+            new_id = reply["payload"]["run id"]
+            recorded = time.monotonic()
+            await until(pilot, lambda: new_id in table_states(app), timeout=5, what="the new run in the table")
+            assert time.monotonic() - recorded < 1.5
+            assert table.selected_run_id == sleep_id
+            assert table.cursor_row == 2  # the new run went in on top, above the chosen one
+
+    asyncio.run(scenario())
+
+
+def test_enter_opens_run_detail_with_its_messages(running_toy, make_app):
+    toy = running_toy
+    sleep_id, awaken_id = sleep_then_awaken(toy)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            await pilot.press("down", "enter")
+            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="the run detail screen")
+            assert app.screen.run_id == sleep_id
+            messages = app.screen.query_one("#messages", Static)
+            await until(pilot, lambda: "success" in text(messages), what="the run's messages")
+            assert "sleep time: 0" in text(messages)  # the payload, as YAML
+            assert "sleepyhead: set" in text(app.screen.query_one("#mutations", Static))
+            assert f"run {awaken_id} awaken" in text(app.screen.query_one("#chain", Static))
+            await pilot.press("escape")
+            assert isinstance(app.screen.query_one(RunsTable), RunsTable)
+
+    asyncio.run(scenario())
+
+
+def test_relaunch_through_the_modal_is_recorded_as_an_operator_launch(running_toy, make_app):
+    toy = running_toy
+    _, awaken_id = sleep_then_awaken(toy)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            assert app.screen.query_one(RunsTable).selected_run_id == awaken_id
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
+            modal = app.screen
+            assert modal.module == "nowcast_db.workers.awaken"
+            await pilot.click("#launch")
+            outcome = modal.query_one("#outcome", Static)
+            await until(pilot, lambda: text(outcome).startswith("launched as run"), what="the launch outcome")
+            new_id = modal.outcome.run_id
+            assert text(outcome) == f"launched as run {new_id}"
+            await pilot.press("escape")
+            await until(pilot, lambda: new_id in table_states(app), what="the relaunched run in the table")
+            return new_id
+
+    new_id = asyncio.run(scenario())
+    assert toy.sql("SELECT worker, launched_by, host FROM worker_runs WHERE id = ?", (new_id,)) == [
+        ("awaken", "operator", "localhost")]
+    wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE id = ?", (new_id,)) == [("succeeded",)],
+               what="the relaunched awaken run to succeed")
+
+
+def test_relaunch_says_plainly_when_the_manager_is_down(running_toy, make_app, monkeypatch):
+    toy = running_toy
+    sleep_then_awaken(toy)
+    toy.stop("manager")
+    monkeypatch.setattr(launching, "REPLY_TIMEOUT", 0.5)
+    monkeypatch.setattr(launching, "GIVE_UP_AFTER", 1.0)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
+            await pilot.click("#launch")
+            outcome = app.screen.query_one("#outcome", Static)
+            await until(pilot, lambda: "manager not answering" in text(outcome), what="the outcome")
+            assert app.screen.outcome.run_id is None
+            assert not app.screen.query_one("#launch").disabled  # may be tried again
+
+    asyncio.run(scenario())
+    assert toy.sql("SELECT count(*) FROM worker_runs") == [(2,)]
+
+
+def test_relaunch_refused_by_the_manager_shows_the_reason(running_toy, make_app):
+    toy = running_toy
+    sleep_then_awaken(toy)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
+            await pilot.click("#args")
+            await pilot.press("q", "1", "r", "question_mark")  # typed, not taken as the app's keys
+            assert app.is_running and isinstance(app.screen, RelaunchModal)
+            assert app.screen.query_one("#args").value == "q1r?"
+            app.screen.query_one("#host").value = "hpc"
+            await pilot.click("#launch")
+            outcome = app.screen.query_one("#outcome", Static)
+            await until(pilot, lambda: "manager refused" in text(outcome), what="the refusal")
+            assert "not in the config's run: enabled hosts" in text(outcome)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("state", ["absent", "empty"])
+def test_unusable_database_gets_a_clear_message_not_a_traceback(tmp_path, state):
+    path = tmp_path / "nowcast.sqlite"
+    if state == "empty":
+        sqlite3.connect(path).close()
+    expected = {"absent": "no history database there yet", "empty": "no history tables yet"}[state]
+
+    async def scenario():
+        app = NowcastApp(History(f"sqlite:///{path}"))
+        async with app.run_test(size=SIZE) as pilot:
+            problem = app.screen.query_one("#problem", Static)
+            await until(pilot, lambda: expected in text(problem), what="the problem message")
+            assert problem.display
+            assert "Cannot show runs" in text(problem)
+            await pilot.press("?")  # still usable
+            assert app.screen.__class__.__name__ == "HelpScreen"
+
+    asyncio.run(scenario())
+    assert path.exists() == (state == "empty")  # looking never creates a database
+
+
+def test_locked_database_gets_a_clear_message(toy):
+    toy.start_system()
+    sleep_then_awaken(toy)
+    toy.stop_all()
+    locker = sqlite3.connect(toy.db_path, isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+
+    async def scenario():
+        app = NowcastApp(History(f"sqlite:///{toy.db_path}"))
+        async with app.run_test(size=SIZE) as pilot:
+            problem = app.screen.query_one("#problem", Static)
+            await until(pilot, lambda: "locked" in text(problem), timeout=15, what="the locked message")
+            locker.execute("COMMIT")
+            locker.close()  # the lock is gone: the runs appear without a restart
+            await until(pilot, lambda: len(table_states(app)) == 2, timeout=15, what="runs after the lock")
+            assert not problem.display
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        locker.close()

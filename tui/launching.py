@@ -1,0 +1,46 @@
+"""Asking the manager for a launch, and saying plainly what happened.
+
+The TUI never starts a process: it sends the same launch request as
+`nowcast launch`, so the run is recorded (``launched_by = operator``) and
+started by the manager like any other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nowcast_db.client import ManagerClient, ManagerUnreachable
+from nowcast_db.errors import NowcastError
+from nowcast_db.launch_request import LaunchRefused, launch_message, request_launch
+
+#: the operator is waiting at the screen: give up soon and say so
+REPLY_TIMEOUT = 5.0
+GIVE_UP_AFTER = 5.0
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    run_id: int | None
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.run_id is not None
+
+
+def relaunch(config, module: str, args: list[str], host: str) -> LaunchOutcome:
+    if config is None:
+        return LaunchOutcome(None, "cannot launch: nowcast-tui was started with --db, not a config file")
+    try:
+        message = launch_message(module, args, host, source="operator")
+        client = ManagerClient(config, reply_timeout=REPLY_TIMEOUT, give_up_after=GIVE_UP_AFTER)
+        try:
+            run_id = request_launch(config, message, client)
+        finally:
+            client.close()
+    except LaunchRefused as err:
+        return LaunchOutcome(None, f"manager refused: {err}")
+    except ManagerUnreachable as err:
+        return LaunchOutcome(None, f"manager not answering: {err}")
+    except NowcastError as err:
+        return LaunchOutcome(None, f"cannot launch: {err}")
+    return LaunchOutcome(run_id, f"launched as run {run_id}")
