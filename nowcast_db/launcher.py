@@ -83,6 +83,28 @@ def parse_time_limit(value) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+class AdoptedProcess:
+    """A worker an earlier manager started (so not our child): we can only see
+    whether it is still there.  ``poll`` answers like Popen.poll, with None for
+    "still running" and, once it is gone, the unknown exit status as None too —
+    so ``gone`` says which."""
+
+    def __init__(self, pid: int, module: str | None):
+        self.pid, self.module, self.gone = pid, module, False
+
+    def poll(self):
+        try:
+            os.kill(self.pid, 0)
+            cmdline = open(f"/proc/{self.pid}/cmdline", "rb").read().decode(errors="replace")
+            # a recycled pid running something else means ours is gone
+            self.gone = bool(self.module) and self.module not in cmdline
+        except (ProcessLookupError, FileNotFoundError):
+            self.gone = True
+        except PermissionError:  # alive, but not ours to inspect
+            self.gone = False
+        return None
+
+
 @dataclass
 class Child:
     run_id: int
@@ -115,6 +137,10 @@ class Children:
         deadline = time.monotonic() + time_limit if time_limit else None
         self._children[run_id] = Child(run_id, process, worker, host, deadline)
 
+    def adopt(self, run_id: int, pid: int, worker: str, module: str | None) -> None:
+        """Watch a worker an earlier manager started, to see it end (time limits are not applied)."""
+        self._children[run_id] = Child(run_id, AdoptedProcess(pid, module), worker)
+
     def overdue(self) -> list[Child]:
         """Children past their time limit that have not been told to stop yet."""
         now = time.monotonic()
@@ -132,12 +158,13 @@ class Children:
             if child.terminated_at is not None and now - child.terminated_at > grace:
                 child.signal_group(signal.SIGKILL)
 
-    def reap(self) -> list[tuple[Child, int]]:
-        """Every child that has exited, with its exit code (negative for a signal)."""
+    def reap(self) -> list[tuple[Child, int | None]]:
+        """Every child that has exited, with its exit code (negative for a signal;
+        None for an adopted process, whose exit status cannot be known)."""
         exited = []
         for run_id, child in list(self._children.items()):
             code = child.process.poll()
-            if code is not None:
+            if code is not None or getattr(child.process, "gone", False):
                 exited.append((child, code))
                 del self._children[run_id]
         return exited

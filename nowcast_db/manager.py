@@ -57,6 +57,9 @@ def main(args=None) -> None:
     except NowcastError as err:
         process.fail("manager", str(err))
     loop = ManagerLoop(config, store, state, logger, notifier)
+    for run in store.running_local_runs():
+        loop.children.adopt(run.id, run.pid, run.worker, run.module)
+        logger.info(f"watching run {run.id} of {run.worker} (pid {run.pid}), started before this manager")
     module = loop.next_workers.get()
     if isinstance(module, BaseException):
         logger.error(f"next workers module failed to load: {module}")

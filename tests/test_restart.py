@@ -77,3 +77,26 @@ def test_launch_recorded_pending_but_never_started_is_marked_lost_on_restart(toy
     assert rows[0][0] == "lost"
     assert "not started again so that nothing runs twice" in rows[0][1]
     assert "marked lost" in toy.log("manager")
+
+
+def test_worker_started_before_a_manager_restart_is_still_seen_to_die(toy):
+    """The new manager cannot wait() for a process the old one started; it watches the pid instead."""
+    import os
+
+    from conftest import wait_until
+
+    toy.write_next_workers(HOLDING_NEXT_WORKERS.replace('{"rotate_logs"}', 'set()'))
+    toy.start_system()
+    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
+        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"]}})
+    run_id = reply["payload"]["run id"]
+    rows = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND pid IS NOT NULL", (run_id,)),
+                      what="sleep running")
+    toy.stop("manager", signal.SIGKILL)
+    toy.start_manager()
+    assert f"watching run {run_id} of sleep (pid {rows[0][0]})" in toy.log("manager")
+    os.kill(rows[0][0], signal.SIGKILL)
+    wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE id = ?", (run_id,)) == [("died",)],
+               timeout=10, what="died recorded by the new manager")
+    assert "exit status unknown" in toy.sql("SELECT reason FROM worker_runs WHERE id = ?", (run_id,))[0][0]
+    assert toy.sql("SELECT type, synthesized FROM messages WHERE run_id = ?", (run_id,)) == [("crash", 1)]

@@ -231,9 +231,10 @@ class Store:
             if run.state in OPEN_STATES:
                 run.state, run.reason, run.finished_at = "timed out", reason, utcnow()
 
-    def mark_exited(self, run_id: int, exit_code: int, ssh_host: str | None = None) -> str:
+    def mark_exited(self, run_id: int, exit_code: int | None, ssh_host: str | None = None) -> str:
         """Record a launched process's exit; a run still open then has died, or,
-        when ``ssh_host`` says ssh itself failed, its launch failed."""
+        when ``ssh_host`` says ssh itself failed, its launch failed.  ``None``:
+        a process started by an earlier manager, whose exit status is unknown."""
         self._closed(run_id)
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
@@ -244,11 +245,21 @@ class Store:
                               f"or log in; ssh's own message went to the manager's standard error")
             elif run.state in OPEN_STATES:
                 run.state, run.finished_at = "died", utcnow()
-                run.reason = (
-                    f"killed by signal {-exit_code}" if exit_code < 0
-                    else f"exited with code {exit_code} without sending a final message"
-                )
+                if exit_code is None:
+                    run.reason = (f"process {run.pid} (started before the manager restarted) ended without "
+                                  f"sending a final message; exit status unknown")
+                elif exit_code < 0:
+                    run.reason = f"killed by signal {-exit_code}"
+                else:
+                    run.reason = f"exited with code {exit_code} without sending a final message"
             return run.state
+
+    def running_local_runs(self) -> list[WorkerRun]:
+        """Runs an earlier manager started on this host that have not ended."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(WorkerRun).where(
+                WorkerRun.state == "running", WorkerRun.pid.is_not(None),
+                WorkerRun.host.in_(("localhost", "127.0.0.1")))))
 
     def heartbeat(self, value: dict) -> None:
         with self.engine.begin() as connection:
