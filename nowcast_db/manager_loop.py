@@ -128,13 +128,18 @@ class ManagerLoop:
         return pending, outcome, state
 
     def _notify(self, msg: Message | None, decision: Decision) -> None:
-        """Queue a Slack notification for a worker's report (posted off this loop)."""
-        if self.notifier is None or msg is None or decision.error or msg.type in (NEED, CLEAR_CHECKLIST):
+        """Queue a Slack notification for a worker's report (posted off this loop);
+        when the manager could not act on it (e.g. its after_ function failed),
+        the notification says so — that is when an operator most needs to know."""
+        if self.notifier is None or msg is None or msg.type in (NEED, CLEAR_CHECKLIST):
             return
         workers = self.config["message registry"]["workers"]
         description = (workers.get(msg.source) or {}).get(msg.type)
-        if description is not None:
-            self.notifier.notify(msg.source, msg.type, description)
+        if description is None:
+            return
+        if decision.error:
+            description = f"{description}; manager replied ({decision.reply.type}): {decision.error}"
+        self.notifier.notify(msg.source, msg.type, description)
 
     def write_checklist_file(self, force: bool = False) -> None:
         """Keep NEMO_Nowcast's checklist file as a view for people (the

@@ -69,3 +69,13 @@ def test_slow_webhook_never_delays_replies(toy, webhook_system):
         reply = raw_message(toy.workers_port, {"source": "sleep", "type": "failure", "payload": None})
         assert reply["type"] == "ack"
     assert time.monotonic() - started < 3
+
+
+def test_report_the_manager_could_not_act_on_is_posted_with_the_reason(toy, webhook_system):
+    toy.write_next_workers("def after_sleep(msg, config, checklist):\n    raise KeyError('forecast')\n")
+    hook = webhook_system()
+    reply = raw_message(toy.workers_port, {"source": "sleep", "type": "success", "payload": None})
+    assert reply["type"] == "after_worker function failed"
+    wait_until(lambda: hook.posts, what="slack post")
+    assert hook.posts == [{"text": "sleep: (success) sleep worker slept well; manager replied "
+                                   "(after_worker function failed): after_sleep failed: KeyError: 'forecast'"}]
