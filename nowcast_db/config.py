@@ -195,11 +195,13 @@ def _validate_curve(config: Config) -> None:
     connection whose keys are wrong without telling either side)."""
     import zmq.auth
 
-    from nowcast_db.curve import AUTHORIZED_KEYS, KEYS, SERVER_PUBLIC_KEY
+    from nowcast_db.curve import AUTHORIZED_KEYS, CLIENT_KEYS, KEYS, SERVER_PUBLIC_KEY
 
-    _require(config, ["zmq", "curve"], dict, "a mapping of CurveZMQ key files")
+    curve = _require(config, ["zmq", "curve"], dict, "a mapping of CurveZMQ key files")
     for key in KEYS:
         where = f"zmq: curve: {key}"
+        if key not in curve and key not in CLIENT_KEYS:
+            continue  # the broker's own keys: needed only on the broker's host (checked when it starts)
         if key == AUTHORIZED_KEYS:
             folder = _require(config, ["zmq", "curve", key], str, "a folder of allowed clients' public key files")
             if not Path(folder).is_dir():

@@ -25,6 +25,17 @@ SERVER_PUBLIC_KEY = "server public key"
 CLIENT_SECRET_KEY = "client secret key"
 AUTHORIZED_KEYS = "authorized keys"
 KEYS = (SERVER_SECRET_KEY, SERVER_PUBLIC_KEY, CLIENT_SECRET_KEY, AUTHORIZED_KEYS)
+# every process but the broker is a client; only the broker's host needs the
+# broker's secret key and the authorized keys, so a worker host's config can
+# leave them out (and should: the secret key stays on the broker's host)
+CLIENT_KEYS = (SERVER_PUBLIC_KEY, CLIENT_SECRET_KEY)
+BROKER_KEYS = (SERVER_SECRET_KEY, AUTHORIZED_KEYS)
+
+
+def missing_broker_keys(config) -> list[str]:
+    """The broker's keys the config leaves out while CurveZMQ is on."""
+    curve = curve_config(config)
+    return [key for key in BROKER_KEYS if curve is not None and key not in curve]
 
 
 def curve_config(config) -> dict | None:

@@ -129,6 +129,10 @@ def main(args=None) -> None:
     parser = process.arg_parser("message_broker", __doc__.splitlines()[0])
     parsed = parser.parse_args(args)
     config, logger = process.start("message_broker", parsed)
+    missing = curve.missing_broker_keys(config)
+    if missing:
+        process.fail("message_broker", f"{config.file}: missing key 'zmq: curve: {missing[0]}' "
+                                       f"(the broker needs it when CurveZMQ is on)")
     raise SystemExit(Broker(config, logger).run())
 
 

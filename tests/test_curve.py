@@ -164,3 +164,22 @@ def test_keys_generate_writes_secret_file_0600_and_prints_config_lines(toy):
     again = subprocess.run([*NOWCAST, "keys", "generate", str(toy.directory / "k"), "--name", "hpc"],
                            capture_output=True, text=True, env=toy.env, timeout=60)
     assert again.returncode == 1 and "already there" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_worker_host_needs_only_the_client_keys_and_the_broker_names_what_it_lacks(curve_toy, monkeypatch):
+    """A worker host's config leaves out the broker's secret key and the authorized keys."""
+    toy = curve_toy
+    for name in ("NOWCAST_ENV", "NOWCAST_LOGS"):
+        monkeypatch.setenv(name, toy.env[name])
+
+    def worker_host(config):
+        for key in ("server secret key", "authorized keys"):
+            config["zmq"]["curve"].pop(key)
+
+    toy.edit_config(worker_host)
+    config = Config(toy.config_file)  # loads: a worker can run with this
+    assert set(config["zmq"]["curve"]) == {"server public key", "client secret key"}
+    broker = toy.start("message_broker")
+    assert broker.wait(30) == 2
+    assert "missing key 'zmq: curve: server secret key' (the broker needs it when CurveZMQ is on)" in \
+        toy.log("message_broker")
