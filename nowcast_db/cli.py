@@ -35,6 +35,12 @@ def main(argv=None) -> int:
     )
     demo.add_argument("directory", type=Path, nargs="?", default=Path("toy-nowcast"))
 
+    status = commands.add_parser(
+        "status", help="is the system healthy? exit 0 healthy, 1 degraded (runs ended badly in 24 h), 2 down")
+    status.add_argument("config_file")
+    status.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    status.add_argument("--json", action="store_true", help="print the report as JSON")
+
     launch = commands.add_parser(
         "launch", help="ask the running manager to launch a registered worker (recorded as launched by operator)"
     )
@@ -65,6 +71,10 @@ def main(argv=None) -> int:
             return db_upgrade_command(args)
         if args.command == "init":
             return init_command(args)
+        if args.command == "status":
+            from nowcast_db.status import status_command
+
+            return status_command(args)
         if args.command == "launch":
             return launch_command(args)
         if args.command == "keys":
@@ -75,8 +85,9 @@ def main(argv=None) -> int:
             return run_demo(args.directory)
     except NowcastError as err:
         print(f"nowcast: error: {err}", file=sys.stderr)
-        # replay's 1 means "decided differently", so every error of the audit commands is 2
-        return 2 if isinstance(err, ConfigError) or args.command in AUDIT_COMMANDS else 1
+        # replay's 1 means "decided differently" and status's 1 "degraded", so their errors are 2
+        return 2 if isinstance(err, ConfigError) or args.command in AUDIT_COMMANDS or args.command == "status" \
+            else 1
     return 2
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from nowcast_db.database.engine import make_engine
 from nowcast_db.database.models import ChecklistEntry, ChecklistMutation, ManagerStateRow, MessageRow, WorkerRun
-from nowcast_db.database.store import HEARTBEAT
+from nowcast_db.database.store import HEARTBEAT, HOLDS
 from nowcast_db.decision import LAUNCH_REQUEST
 from nowcast_db.errors import NowcastError
 
@@ -359,3 +359,21 @@ def run_detail(engine: Engine, run_id: int) -> dict | None:
             select(r.id, r.worker, r.state, r.triggered_by).where(r.triggered_by.in_(message_ids))
             .order_by(r.id))) if message_ids else []
     return {"run": run, "messages": messages, "mutations": mutations, "trigger": trigger, "triggered": triggered}
+
+
+@_reading
+def health(engine: Engine, since: dt.datetime) -> dict:
+    """What `nowcast status` reports: the heartbeat, runs open now, runs that
+    ended badly since ``since`` by state, each worker's last success, and the
+    race-condition holds."""
+    r, s = WorkerRun, ManagerStateRow
+    with engine.connect() as connection:
+        beat = connection.execute(select(s.value, s.updated_at).where(s.name == HEARTBEAT)).first()
+        holds = connection.scalar(select(s.value).where(s.name == HOLDS))
+        running = connection.scalar(select(func.count()).select_from(r).where(r.state.in_(("pending", "running"))))
+        bad = dict(connection.execute(select(r.state, func.count()).where(
+            r.state.in_(BAD_END_STATES), r.launched_at >= since).group_by(r.state)).all())
+        last_success = dict(connection.execute(select(r.worker, func.max(r.finished_at)).where(
+            r.state == "succeeded").group_by(r.worker)).all())
+    return {"heartbeat": beat.value if beat else None, "heartbeat_at": beat.updated_at if beat else None,
+            "running": running or 0, "ended badly": bad, "last success": last_success, "holds": holds or []}
