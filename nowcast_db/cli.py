@@ -200,13 +200,18 @@ def resolve_worker_module(config, worker: str) -> str:
         return worker
     from importlib.util import find_spec
 
-    from nowcast_db.database import database_url, make_engine
-    from nowcast_db.database.queries import last_module_of
+    from nowcast_db.database import database_url
+    from nowcast_db.database import queries
 
-    try:
-        module = last_module_of(make_engine(database_url(config)), worker)
-    except Exception:  # no database yet
+    try:  # open_history never creates a database file that is not there
+        engine = queries.open_history(database_url(config))
+    except NowcastError:  # no history yet
         module = None
+    else:
+        try:
+            module = queries.last_module_of(engine, worker)
+        finally:
+            engine.dispose()
     if module:
         return module
     if find_spec(f"nowcast_db.workers.{worker}") is not None:

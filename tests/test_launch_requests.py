@@ -85,3 +85,11 @@ def test_nowcast_launch_refused_is_one_line(running_toy):
     assert "\n" not in error
     assert error.startswith("nowcast: error: launch request from operator")
     assert "worker 'unknown' is not in the message registry" in error
+
+
+def test_nowcast_launch_never_creates_a_database(toy):
+    toy.start("message_broker")
+    result = subprocess.run([*NOWCAST, "launch", str(toy.config_file), "--timeout", "1", "awaken"],
+                            capture_output=True, text=True, env=toy.env, timeout=60)
+    assert result.returncode == 1
+    assert not toy.db_path.exists()
