@@ -121,3 +121,25 @@ def test_rotate_logs_that_cannot_rotate_reports_failure_in_one_line(toy, tmp_pat
             f"No such file or directory") in result.stdout
     assert "failed to rotate log files" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_handler_keeping_no_backups_is_not_reported_as_rotated(toy, tmp_path, monkeypatch):
+    log_file = tmp_path / "nobackup.log"
+    log_file.write_text("old\n")
+
+    def change(config):
+        config["logging"]["handlers"]["no_backups"] = {
+            "class": "logging.handlers.RotatingFileHandler", "filename": str(log_file), "backupCount": 0,
+            "maxBytes": 1000, "formatter": "simple"}
+        config["logging"]["root"]["handlers"].append("no_backups")
+
+    toy.edit_config(change)
+    result = toy.run_worker("nowcast_db.workers.rotate_logs", "--debug")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not rotated: its handler 'logging: handlers: no_backups' keeps no backups" in result.stdout
+    from nowcast_db.config import Config
+    from nowcast_db.workers.rotate_logs import rotate_logs
+
+    for name in ("NOWCAST_ENV", "NOWCAST_LOGS"):
+        monkeypatch.setenv(name, toy.env[name])
+    assert rotate_logs(None, Config(toy.config_file)) == {"log files": []}

@@ -55,12 +55,12 @@ def rotate_logs(parsed_args, config, *args):
         except (OSError, TypeError, ValueError) as err:
             reason = getattr(err, "strerror", None) or err
             raise WorkerError(f"cannot rotate {path} (handler '{key}: handlers: {name}'): {reason}") from None
-        if rolled:
-            logger.info(f"log file rotated: {path} -> {', '.join(rolled)}")
-        else:
+        logger.debug(f"{path} log file permissions set to rw-rw-r--")
+        if not rolled:
             logger.warning(f"log file {path} not rotated: its handler '{key}: handlers: {name}' keeps no backups "
                            f"(backupCount is 0)")
-        logger.debug(f"{path} log file permissions set to rw-rw-r--")
+            continue
+        logger.info(f"log file rotated: {path} -> {', '.join(rolled)}")
         rotated.append(path)
     return {"log files": rotated}
 
