@@ -25,17 +25,19 @@ def database_url(config) -> str:
     return f"sqlite:///{checklist_file.parent.resolve() / DEFAULT_DATABASE_NAME}"
 
 
-def make_engine(url: str, writer: bool = False) -> Engine:
+def make_engine(url: str, writer: bool = False, busy_timeout: float = 30.0) -> Engine:
     """Build an engine.  On SQLite: WAL, foreign keys, busy timeout, durable
     commits; ``writer=True`` begins every transaction IMMEDIATE so the manager
-    takes the write lock up front instead of failing half way."""
+    takes the write lock up front instead of failing half way.  A display that
+    polls every second passes a short ``busy_timeout`` (seconds) so a locked
+    database makes it say "locked" rather than hang."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     database = parsed.database
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record):
@@ -43,7 +45,7 @@ def make_engine(url: str, writer: bool = False) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=FULL")
         # the WAL is checkpointed by the writer's commits (every 1000 pages);
         # this caps the file left behind after a checkpoint

@@ -5,7 +5,7 @@ import datetime as dt
 import functools
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, event, func, inspect, select
+from sqlalchemy import Engine, bindparam, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -53,11 +53,12 @@ class HistoryUnreadable(NowcastError):
     """The history database is missing, is not a nowcast history, or cannot be read."""
 
 
-def open_history(url: str) -> Engine:
+def open_history(url: str, busy_timeout: float = 30.0) -> Engine:
     """An engine on an existing history database, for reading.
 
     A SQLite file that is not there is an error here, not an empty database
     created by the attempt: reading commands must never make history up.
+    ``busy_timeout`` (seconds) is how long to wait for a locked SQLite file.
     """
     try:
         parsed = make_url(url)
@@ -67,17 +68,23 @@ def open_history(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database).expanduser()
         if not path.is_file():
-            raise HistoryUnreadable(f"{path}: no history database there (start the manager, "
+            raise HistoryUnreadable(f"{path}: no history database there yet (start the manager, "
                                     f"or run `nowcast db upgrade CONFIG`, to create it)")
+        where = str(path)
+    engine = None
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, busy_timeout=busy_timeout)
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
     except Exception as err:  # a driver that is not installed, a refused connection, not a database file
+        if engine is not None:
+            engine.dispose()
         raise HistoryUnreadable(f"{where}: cannot read the history database: {_one_line(err)}") from None
-    missing = {"messages", "worker_runs", "checklist_mutations"} - tables
+    missing = {"messages", "worker_runs", "checklist_mutations", "manager_state"} - tables
     if missing:
-        raise HistoryUnreadable(f"{where}: not a nowcast history database (no {', '.join(sorted(missing))} table)")
+        engine.dispose()
+        raise HistoryUnreadable(f"{where}: no history tables yet (no {', '.join(sorted(missing))}); "
+                                f"start the manager or run `nowcast db upgrade CONFIG`")
     return engine
 
 
@@ -253,44 +260,9 @@ TUI_BUSY_SECONDS = 2.0
 
 
 def open_history_for_watching(url: str, busy_seconds: float = TUI_BUSY_SECONDS) -> Engine:
-    """Like ``open_history``, but a locked SQLite database gives up after
-    ``busy_seconds`` instead of the writers' 30 s, so a display polling every
-    second can say "locked" rather than hang."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise HistoryUnreadable(f"database URL {url!r}: expected an SQLAlchemy URL such as sqlite:///path") from None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return open_history(url)
-    path = Path(parsed.database).expanduser()
-    if not path.is_file():
-        raise HistoryUnreadable(f"{path}: no history database there yet (start the manager, "
-                                f"or run `nowcast db upgrade CONFIG`, to create it)")
-    engine = make_engine(url)
-    milliseconds = int(busy_seconds * 1000)
-
-    def _short_busy_timeout(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
-        cursor.close()
-
-    # before make_engine's pragmas (its journal_mode switch waits on a lock
-    # too) and after them (they set the writers' 30 s again)
-    event.listen(engine, "connect", _short_busy_timeout, insert=True)
-    event.listen(engine, "connect", _short_busy_timeout)
-
-    try:
-        with engine.connect() as connection:
-            tables = set(inspect(connection).get_table_names())
-    except Exception as err:
-        engine.dispose()
-        raise HistoryUnreadable(f"{path}: cannot read the history database: {_one_line(err)}") from None
-    missing = {"messages", "worker_runs", "checklist_mutations", "manager_state"} - tables
-    if missing:
-        engine.dispose()
-        raise HistoryUnreadable(f"{path}: no history tables yet (no {', '.join(sorted(missing))}); "
-                                f"start the manager or run `nowcast db upgrade CONFIG`")
-    return engine
+    """``open_history`` for a display polling every second: a locked SQLite
+    database gives up after ``busy_seconds``, not the writers' 30 s."""
+    return open_history(url, busy_timeout=busy_seconds)
 
 
 @_reading
