@@ -45,7 +45,7 @@ def test_db_upgrade_creates_the_schema_beside_the_checklist_file(tmp_path):
     env = dict(os.environ, NOWCAST_LOGS=str(tmp_path / "logs"), NOWCAST_ENV=sys.prefix)
     result = nowcast("db", "upgrade", str(tmp_path / "nowcast.yaml"), env=env)
     assert result.returncode == 0, result.stderr
-    assert "schema at revision 0004 (was empty)" in result.stdout
+    assert "schema at revision 0005 (was empty)" in result.stdout
     tables = sqlite3.connect(tmp_path / "logs" / "nowcast.sqlite").execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetchall()
     assert [t[0] for t in tables] == ["alembic_version", "checklist", "checklist_mutations", "manager_state",

@@ -108,6 +108,8 @@ class WorkerRun(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     final_message_type: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
+    # the per-run file the worker's stdout and stderr were captured to (launched runs only)
+    output_path: Mapped[str | None] = mapped_column(String(1000))
     launched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
