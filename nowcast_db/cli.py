@@ -41,6 +41,13 @@ def main(argv=None) -> int:
     status.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    logs = commands.add_parser("logs", help="print what a run printed (its captured stdout and stderr)")
+    logs.add_argument("config_file")
+    logs.add_argument("run_id", metavar="RUN_ID")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="keep printing while the run is open; stop when it has ended")
+    logs.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+
     launch = commands.add_parser(
         "launch", help="ask the running manager to launch a registered worker (recorded as launched by operator)"
     )
@@ -77,6 +84,8 @@ def main(argv=None) -> int:
             return status_command(args)
         if args.command == "launch":
             return launch_command(args)
+        if args.command == "logs":
+            return logs_command(args)
         if args.command == "keys":
             return keys_generate_command(args)
         if args.command == "demo":
@@ -150,6 +159,18 @@ def launch_command(args) -> int:
         client.close()
     print(f"launched {module} {' '.join(args.worker_args)} on {args.host}: run {run_id}".replace("  ", " "))
     return 0
+
+
+def logs_command(args) -> int:
+    from nowcast_db.config import Config
+    from nowcast_db.database import database_url
+    from nowcast_db.run_logs import show_output
+
+    run_id = _whole_number(args.run_id, "RUN_ID", "a run id")
+    try:
+        return show_output(args.db or database_url(Config(args.config_file)), run_id, follow=args.follow)
+    except KeyboardInterrupt:
+        return 130
 
 
 def keys_generate_command(args) -> int:

@@ -117,6 +117,9 @@ def _substitute_env_vars(config: Config) -> None:
     for key in ("checklist file", "python", "database url"):
         if key in data:
             data[key] = _expand(config, key, data[key])
+    output = data.get("run output")
+    if isinstance(output, dict) and "directory" in output:
+        output["directory"] = _expand(config, "run output: directory", output["directory"])
     zmq_config = data.get("zmq")
     curve = zmq_config.get("curve") if isinstance(zmq_config, dict) else None
     if isinstance(curve, dict):
@@ -185,6 +188,14 @@ def validate(config: Config) -> None:
     for key in ("python", "database url"):
         if key in config and not isinstance(config[key], str):
             raise config.error(key, "a string", config[key])
+    if config.get("run output") is not None:
+        _require(config, ["run output"], dict, "a mapping with directory and max bytes")
+        if "directory" in config["run output"]:
+            _require(config, ["run output", "directory"], str, "a folder path string")
+        if "max bytes" in config["run output"]:
+            max_bytes = _require(config, ["run output", "max bytes"], int, "a whole number of bytes, at least 1024")
+            if max_bytes < 1024:
+                raise config.error("run output: max bytes", "a whole number of bytes, at least 1024", max_bytes)
     if config["zmq"].get("curve") is not None:
         _validate_curve(config)
 

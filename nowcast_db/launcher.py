@@ -10,19 +10,44 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+from nowcast_db import output_capture
 
 from nowcast_db.errors import NowcastError
 
 RUN_ID_ENV = "NOWCAST_RUN_ID"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", None, "")
+CAPTURE_PROGRAM = output_capture.__file__
+DEFAULT_OUTPUT_MAX_BYTES = 10 * 1024 * 1024
 
 
 class LaunchError(NowcastError):
     """A worker could not be started; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """Where one run's stdout and stderr go, and how much of them is kept."""
+
+    path: Path
+    max_bytes: int
+
+
+def run_output(config, worker: str, run_id: int, when) -> RunOutput:
+    """``<run output: directory>/<date>/<worker>-<run id>.log``; the directory
+    defaults to ``runs`` beside the checklist file (the system's logs folder)."""
+    settings = config.get("run output") or {}
+    directory = settings.get("directory") or Path(config["checklist file"]).parent / "runs"
+    max_bytes = settings.get("max bytes", DEFAULT_OUTPUT_MAX_BYTES)
+    path = Path(directory).absolute() / f"{when:%Y-%m-%d}" / f"{worker}-{run_id}.log"
+    return RunOutput(path, int(max_bytes))
 
 
 def command_for(module: str, args, host: str, config, run_id: int | None = None) -> list[str]:
@@ -47,6 +72,7 @@ def command_for(module: str, args, host: str, config, run_id: int | None = None)
         remote += ["source", shlex.quote(str(host_config["envvars"])), ";"]
     if run_id is not None:
         remote.append(f"{RUN_ID_ENV}={int(run_id)}")
+    remote.append("PYTHONUNBUFFERED=1")  # its output reaches the run's output file as it is printed
     remote += [shlex.quote(str(part)) for part in (python, "-m", module, config_file, *args)]
     options = host_config.get("ssh options") or []
     if not isinstance(options, list):
@@ -54,17 +80,31 @@ def command_for(module: str, args, host: str, config, run_id: int | None = None)
     return ["ssh", *(str(option) for option in options), host, " ".join(remote)]
 
 
-def start(command: list[str], run_id: int | None = None) -> subprocess.Popen:
-    """Start a worker in its own session (a manager restart does not kill it)."""
+def start(command: list[str], run_id: int | None = None, output: RunOutput | None = None) -> subprocess.Popen:
+    """Start a worker in its own session (a manager restart does not kill it),
+    its stdout and stderr captured to ``output.path`` when ``output`` is given."""
     env = dict(os.environ)
     if run_id is not None:
         env[RUN_ID_ENV] = str(run_id)
     else:
         env.pop(RUN_ID_ENV, None)
+    if output is None:
+        full_command = command
+    else:
+        if shutil.which(command[0]) is None:
+            raise LaunchError(f"cannot run {command[0]}: no such program")
+        try:
+            output.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LaunchError(f"cannot create the run output folder {output.path.parent}: {err.strerror}") \
+                from None
+        env["PYTHONUNBUFFERED"] = "1"  # its output reaches the file as it is printed
+        full_command = [sys.executable, "-S", CAPTURE_PROGRAM, os.fspath(output.path), str(output.max_bytes),
+                        *command]
     try:
-        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(full_command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as err:
-        raise LaunchError(f"cannot run {command[0]}: {err.strerror}") from None
+        raise LaunchError(f"cannot run {full_command[0]}: {err.strerror}") from None
 
 
 SSH_FAILED = 255  # ssh's own exit status when it cannot connect or log in

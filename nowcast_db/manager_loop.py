@@ -8,6 +8,7 @@ sender was told about and starts nothing twice.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket as host_socket
@@ -167,7 +168,8 @@ class ManagerLoop:
             command = launcher.command_for(launch.module, launch.args, launch.host, self.config, run_id)
             self.logger.info(f"launching {launch.module} worker on {launch.host} (run {run_id})")
             self.logger.debug(f"cmd = {command}")
-            process = launcher.start(command, run_id)
+            output = launcher.run_output(self.config, launch.worker, run_id, dt.datetime.now())
+            process = launcher.start(command, run_id, output)
         except NowcastError as err:
             self.logger.error(f"launch of {launch.module} on {launch.host} failed: {err}")
             self.store.mark_launch_failed(run_id, command, str(err))
@@ -175,7 +177,7 @@ class ManagerLoop:
         limit = (self.config.worker_registry(launch.worker) or {}).get("time limit")
         self.children.add(run_id, process, launch.worker, launch.host,
                           launcher.parse_time_limit(limit) if limit is not None else None)
-        self.store.mark_started(run_id, process.pid, command)
+        self.store.mark_started(run_id, process.pid, command, os.fspath(output.path))
 
     def reap(self) -> None:
         """Record exits; a worker that died without its final message, or ran

@@ -79,8 +79,10 @@ def test_worker_launched_on_remote_host_over_ssh_runs_and_reports(toy, sshd):
     host, command = toy.sql("SELECT host, json(command) FROM worker_runs WHERE worker = 'awaken'")[0]
     assert host == "hpc"
     assert command.startswith('["ssh"') and "NOWCAST_RUN_ID=" in command
-    run_id = toy.sql("SELECT id FROM worker_runs WHERE worker = 'awaken'")[0][0]
+    run_id, output_path = toy.sql("SELECT id, output_path FROM worker_runs WHERE worker = 'awaken'")[0]
     assert toy.sql("SELECT run_id FROM messages WHERE source = 'awaken'") == [(run_id,)]
+    # the remote worker's output comes back over ssh into the run's output file on the manager's host
+    wait_until(lambda: "INFO [awaken]" in Path(output_path).read_text(), what="remote output captured")
 
 
 def test_failed_ssh_launch_is_recorded_as_failed_with_the_reason(toy, sshd):
@@ -93,3 +95,5 @@ def test_failed_ssh_launch_is_recorded_as_failed_with_the_reason(toy, sshd):
     exit_code, reason = toy.sql("SELECT exit_code, reason FROM worker_runs WHERE worker = 'awaken'")[0]
     assert exit_code == 255
     assert "ssh to hpc failed (exit status 255)" in reason
+    output_path = toy.sql("SELECT output_path FROM worker_runs WHERE worker = 'awaken'")[0][0]
+    assert "Permission denied" in wait_until(lambda: Path(output_path).read_text(), what="ssh's own complaint")

@@ -285,7 +285,8 @@ BAD_END_STATES = ("failed", "crashed", "died", "timed out", "lost")
 _RUN_COLUMNS = (WorkerRun.id, WorkerRun.worker, WorkerRun.module, WorkerRun.args, WorkerRun.host,
                 WorkerRun.launched_by, WorkerRun.requested_by, WorkerRun.triggered_by, WorkerRun.state,
                 WorkerRun.command, WorkerRun.pid, WorkerRun.exit_code, WorkerRun.final_message_type,
-                WorkerRun.reason, WorkerRun.launched_at, WorkerRun.started_at, WorkerRun.finished_at)
+                WorkerRun.reason, WorkerRun.launched_at, WorkerRun.started_at, WorkerRun.finished_at,
+                WorkerRun.output_path)
 
 
 @_reading
@@ -303,6 +304,15 @@ def newest_messages(engine: Engine, limit: int = 200) -> list:
                    m.error, m.raw).order_by(m.id.desc()).limit(limit)
     with engine.connect() as connection:
         return list(connection.execute(query))
+
+
+@_reading
+def run_output_of(engine: Engine, run_id: int):
+    """A run's worker, state, who launched it and its output file (None: no such run)."""
+    r = WorkerRun
+    with engine.connect() as connection:
+        return connection.execute(select(r.worker, r.state, r.launched_by, r.output_path)
+                                  .where(r.id == run_id)).first()
 
 
 @_reading

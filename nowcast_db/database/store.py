@@ -208,12 +208,12 @@ class Store:
         if self._writer_state is not None:
             self._writer_state.open_runs.pop(run_id, None)
 
-    def mark_started(self, run_id: int, pid: int, command: list[str]) -> None:
+    def mark_started(self, run_id: int, pid: int, command: list[str], output_path: str | None = None) -> None:
         if self._writer_state is not None and run_id in self._writer_state.open_runs:
             self._writer_state.open_runs[run_id] = (self._writer_state.open_runs[run_id][0], "running")
         with Session(self.engine) as session, session.begin():
             run = session.get(WorkerRun, run_id)
-            run.command, run.pid = command, pid
+            run.command, run.pid, run.output_path = command, pid, output_path
             run.started_at = run.started_at or utcnow()
             if run.state == "pending":
                 run.state = "running"
