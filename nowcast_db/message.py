@@ -64,7 +64,7 @@ class Message:
             except UnicodeDecodeError as err:
                 raise MessageError(f"message is not UTF-8 text (bad byte at offset {err.start})") from None
         try:
-            document = yaml.load(message, Loader=_Loader)
+            document = _load(message)
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             raise MessageError(f"message is not valid YAML: {problem}") from None
@@ -72,7 +72,6 @@ class Message:
             raise MessageError("message is nested too deeply to read") from None
         if not isinstance(document, dict):
             raise MessageError(f"message must be a YAML mapping with source and type, got {type(document).__name__}")
-        _check_shape(document)
         missing = [key for key in ("source", "type") if key not in document]
         if missing:
             raise MessageError(f"message has no {' or '.join(missing)} key")
@@ -92,6 +91,75 @@ class Message:
             id=str(msg_id) if msg_id is not None else None,
             run_id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
         )
+
+
+_STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+class _Unusual(Exception):
+    """The document uses something the plain builder leaves to PyYAML's own constructor."""
+
+
+def _load(text: str):
+    """``yaml.load(text, Loader=CSafeLoader)``, checked against MAX_VALUES and
+    MAX_DEPTH, and faster for the messages the manager sees all day.
+
+    libyaml parses and composes the node tree; plain mappings, sequences and
+    scalars are then built from it here, counting values and depth as they
+    go.  A document with anything else — an alias or anchor shared between
+    nodes, a merge key, a non-default collection tag, an unhashable key — is
+    built by PyYAML's safe constructor and checked afterwards, so the result
+    is always exactly what the safe loader would return.
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            return _Builder(loader).build(node, 1)
+        except _Unusual:
+            document = loader.construct_document(node)
+            _check_shape(document)
+            return document
+    finally:
+        loader.dispose()
+
+
+class _Builder:
+    def __init__(self, loader):
+        self.loader = loader
+        self.budget = MAX_VALUES
+        self.seen: set[int] = set()
+
+    def build(self, node, depth: int):
+        self.budget -= 1
+        if self.budget < 0:
+            raise MessageError(f"message holds more than {MAX_VALUES:,} values once its YAML aliases are followed")
+        if depth > MAX_DEPTH:
+            raise MessageError(f"message is nested more than {MAX_DEPTH} levels deep")
+        if id(node) in self.seen:  # an alias: the safe constructor shares the object, and the check counts it
+            raise _Unusual
+        self.seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            return self.loader.construct_object(node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+            return [self.build(item, depth + 1) for item in node.value]
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+            mapping = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _Unusual
+                key = self.build(key_node, depth + 1)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise _Unusual from None
+                mapping[key] = self.build(value_node, depth + 1)
+            return mapping
+        raise _Unusual
 
 
 def _check_shape(document) -> None:

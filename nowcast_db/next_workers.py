@@ -5,10 +5,14 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 from nowcast_db.errors import ConfigError
+
+
+FIND_SECONDS = 1.0
 
 
 class NextWorkersModule:
@@ -21,6 +25,7 @@ class NextWorkersModule:
         self.path: Path | None = None
         self._signature = None
         self._loaded: ModuleType | BaseException | None = None
+        self._found_at = 0.0
 
     def find(self) -> Path:
         if self.name_or_path.endswith(".py") or os.sep in self.name_or_path:
@@ -50,9 +55,17 @@ class NextWorkersModule:
         return Path(spec.origin)
 
     def get(self) -> ModuleType | BaseException:
-        """The module, reloaded if its file changed; or the exception loading raised."""
+        """The module, reloaded if its file changed; or the exception loading raised.
+
+        Its file is looked at for every batch of messages; where the module
+        is found (a search of sys.path) is looked up again at most every
+        FIND_SECONDS, or when the file is gone."""
         try:
-            path = self.find()
+            now = time.monotonic()
+            if self.path is None or now - self._found_at >= FIND_SECONDS or not self.path.exists():
+                path, self._found_at = self.find(), now
+            else:
+                path = self.path
             stat = path.stat()
         except (ConfigError, OSError) as err:
             self._loaded, self._signature = err, None

@@ -290,3 +290,76 @@ def test_deeply_nested_message_raises_message_error_not_recursion_error():
     raw = "source: sleep\ntype: success\npayload: " + "[" * depth + "]" * depth + "\n"
     with pytest.raises(MessageError):
         Message.deserialize(raw)
+
+
+# The manager's loader builds plain documents itself (faster) and leaves the rest
+# to PyYAML: whatever it builds must equal, type for type, what yaml's safe loader returns.
+LOADER_CASES = [
+    "a: 1",
+    "source: sleep\ntype: success\npayload:\n  sleep time: 5\n  when: 2026-11-29 12:00:00+01:00\n",
+    "payload: {1: one, 2.5: two, true: three, null: four, 2026-01-01: five}",
+    "x: [1, '1', 0x1f, 0o17, 1_000, .inf, -.nan, ~, yes, No, on, 1e5, 1.0e+5, '', !!str 12, !!float 3]",
+    "b: !!binary aGVsbG8=\nd: 2026-11-29\nt: 2001-12-14t21:59:43.10-05:00",
+    "base: &base {a: 1, b: 2}\nmerged:\n  <<: *base\n  b: 3",
+    "s: !!set {a, b, c}\no: !!omap [{a: 1}, {b: 2}]\np: !!pairs [{a: 1}, {a: 2}]",
+    "anchor: &x [1, 2]\nagain: *x\nscalar: &s text\nalso: *s",
+    "[1, 2]: tuple key?",
+    "dup: 1\ndup: 2",
+    "? |\n  block key\n: folded\nliteral: |\n  line 1\n  line 2\nfolded: >\n  a\n  b\n",
+    "'quoted key': \"esc\\taped \\u00e9\"\nunicode: ünïcödé ✓",
+    "nested: {a: [{b: [{c: [1, {d: null}]}]}]}",
+    "",
+    "just a scalar",
+    "- a\n- b",
+]
+
+
+def _typed(value):
+    """Values with their types, so 1 == 1.0 == True do not hide a difference."""
+    if isinstance(value, dict):
+        return ("dict", sorted(((repr(_typed(k)), _typed(v)) for k, v in value.items()), key=repr))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, [_typed(item) for item in value])
+    if isinstance(value, (set, frozenset)):
+        return ("set", sorted(repr(_typed(item)) for item in value))
+    if isinstance(value, float) and value != value:
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+@pytest.mark.parametrize("text", LOADER_CASES)
+def test_manager_loader_returns_exactly_what_the_safe_loader_returns(text):
+    from nowcast_db.message import _load
+
+    try:
+        expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as err:
+        with pytest.raises(type(err)):
+            _load(text)
+        return
+    assert _typed(_load(text)) == _typed(expected)
+
+
+def test_manager_loader_matches_the_safe_loader_on_random_documents():
+    import random
+
+    from nowcast_db.message import _load
+
+    generator = random.Random(20261129)
+    scalars = [0, -7, 3.25, True, False, None, "text", "yes", "1.5", "", "ünï", dt.date(2026, 1, 2),
+               dt.datetime(2026, 1, 2, 3, 4, 5), b"\x00\xff", "a: b", "- x", "#", "null", "0x10"]
+
+    def value(depth):
+        kind = generator.random()
+        if depth > 4 or kind < 0.5:
+            return generator.choice(scalars)
+        if kind < 0.75:
+            return [value(depth + 1) for _ in range(generator.randint(0, 4))]
+        return {generator.choice(["a", "b", "sleep time", 1, 2.5, None, True, dt.date(2026, 1, 1)]):
+                value(depth + 1) for _ in range(generator.randint(0, 4))}
+
+    for _ in range(400):
+        document = {"source": "w", "type": "success", "payload": value(0)}
+        for flow in (False, None):
+            text = yaml.dump(document, Dumper=yaml.CSafeDumper, default_flow_style=flow, allow_unicode=True)
+            assert _typed(_load(text)) == _typed(yaml.load(text, Loader=yaml.CSafeLoader)), text

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from nowcast_db.database.driver import DriverInList, DriverStatement
 from nowcast_db.database.models import (
     ChecklistEntry,
     ChecklistMutation,
@@ -26,17 +27,26 @@ CHECKLIST = ChecklistEntry.__table__
 MUTATIONS = ChecklistMutation.__table__
 STATE = ManagerStateRow.__table__
 
-# Statements of the hot path, built once; parameters named b_* where a
-# column of the same name is also set.
-INSERT_MESSAGE = insert(MESSAGES)
-INSERT_RUN = insert(RUNS)
-INSERT_MUTATION = insert(MUTATIONS)
-SELECT_RUN = select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == bindparam("b_id"))
-SELECT_MESSAGE_PK = select(MESSAGES.c.id).where(MESSAGES.c.message_id == bindparam("b_message_id"))
-SET_TRIGGERED_BY = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(triggered_by=bindparam("b_triggered_by"))
-DELETE_CHECKLIST_KEY = delete(CHECKLIST).where(CHECKLIST.c.key == bindparam("b_key"))
-SELECT_REPLIES = select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload).where(
-    MESSAGES.c.message_id.in_(bindparam("b_ids", expanding=True)))
+# Statements of the hot path, compiled once and run on the driver's cursor
+# (see driver.py); parameters named b_* where a column of the same name is also set.
+MESSAGE_COLUMNS = ["id", "message_id", "received_at", "source", "type", "payload", "raw", "reply_type",
+                   "reply_payload", "run_id", "error", "synthesized"]
+RUN_COLUMNS = ["id", "worker", "module", "args", "host", "launched_by", "requested_by", "state",
+               "final_message_type", "launched_at", "started_at", "finished_at"]
+MUTATION_COLUMNS = ["key", "operation", "before", "after", "message_id", "at"]
+CHECKLIST_COLUMNS = ["key", "value", "updated_at", "message_id"]
+STATE_COLUMNS = ["name", "value", "updated_at"]
+INSERT_MESSAGE = DriverStatement(insert(MESSAGES), MESSAGE_COLUMNS)
+INSERT_RUN = DriverStatement(insert(RUNS), RUN_COLUMNS)
+INSERT_MUTATION = DriverStatement(insert(MUTATIONS), MUTATION_COLUMNS)
+SELECT_RUN = DriverStatement(select(RUNS.c.worker, RUNS.c.state).where(RUNS.c.id == bindparam("b_id")))
+SELECT_MESSAGE_PK = DriverStatement(
+    select(MESSAGES.c.id).where(MESSAGES.c.message_id == bindparam("b_message_id")))
+SET_TRIGGERED_BY = DriverStatement(update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
+    triggered_by=bindparam("b_triggered_by", type_=RUNS.c.triggered_by.type)))
+DELETE_CHECKLIST_KEY = DriverStatement(delete(CHECKLIST).where(CHECKLIST.c.key == bindparam("b_key")))
+SELECT_REPLIES = DriverInList(
+    lambda: select(MESSAGES.c.message_id, MESSAGES.c.reply_type, MESSAGES.c.reply_payload), MESSAGES.c.message_id)
 
 HOLDS = "race condition holds"
 HEARTBEAT = "heartbeat"
@@ -148,7 +158,7 @@ class Store:
             writer.open_runs[run_pk] = (launch.worker, "pending")
             triggered_by = message_pk if launch.decided_by in (None, incoming.message_id) else (
                 batch.message_pks.get(launch.decided_by)
-                or connection.scalar(SELECT_MESSAGE_PK, {"b_message_id": launch.decided_by}))
+                or _first(SELECT_MESSAGE_PK.rows(connection, {"b_message_id": launch.decided_by})))
             batch.triggers.append({"b_id": run_pk, "b_triggered_by": triggered_by})
             launch_ids.append(run_pk)
         sent = decision.reply
@@ -182,8 +192,8 @@ class Store:
             if msg.run_id in writer.open_runs:
                 worker, state = writer.open_runs[msg.run_id]
             else:  # a run that has already ended: look it up
-                row = connection.execute(SELECT_RUN, {"b_id": msg.run_id}).first()
-                worker, state = (row.worker, row.state) if row is not None else (None, None)
+                rows = SELECT_RUN.rows(connection, {"b_id": msg.run_id})
+                worker, state = rows[0] if rows else (None, None)
             if worker == msg.source:
                 if state == "pending":
                     batch.update_run(msg.run_id, state="running", started_at=now)
@@ -199,8 +209,8 @@ class Store:
         return run_id
 
     def _put_state(self, connection, name: str, value, now: dt.datetime) -> None:
-        row = {"name": name, "value": value, "updated_at": now}
-        connection.execute(_upsert_statement(connection, STATE, "name", row), row)
+        _upsert_statement(connection, STATE, "name", STATE_COLUMNS).execute(
+            connection, [{"name": name, "value": value, "updated_at": now}])
 
     # --- launches and exits ----------------------------------------------
 
@@ -269,30 +279,27 @@ class Store:
 _UPSERTS: dict = {}
 
 
-def _upsert_statement(connection, table, key: str, example: dict):
-    """INSERT … ON CONFLICT (key) DO UPDATE for the columns in ``example``
-    (SQLite and PostgreSQL); built once per dialect, table and columns."""
-    cache_key = (connection.dialect.name, table.name, key, tuple(example))
+def _upsert_statement(connection, table, key: str, columns: list[str]) -> DriverStatement:
+    """INSERT … ON CONFLICT (key) DO UPDATE of ``columns`` (SQLite and
+    PostgreSQL); built once per dialect and table."""
+    cache_key = (connection.dialect.name, table.name)
     if cache_key not in _UPSERTS:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(table)
-        _UPSERTS[cache_key] = statement.on_conflict_do_update(
-            index_elements=[key], set_={name: statement.excluded[name] for name in example if name != key})
+        _UPSERTS[cache_key] = DriverStatement(statement.on_conflict_do_update(
+            index_elements=[key], set_={name: statement.excluded[name] for name in columns if name != key}),
+            columns)
     return _UPSERTS[cache_key]
-
-
-RUN_COLUMNS = ("id", "worker", "module", "args", "host", "launched_by", "requested_by", "state",
-               "final_message_type", "launched_at", "started_at", "finished_at")
 
 
 _RUN_UPDATES: dict = {}
 
 
-def _run_update_statement(columns: tuple[str, ...]):
+def _run_update_statement(columns: tuple[str, ...]) -> DriverStatement:
     """UPDATE worker_runs SET the given columns WHERE id = :b_id, built once per set of columns."""
     if columns not in _RUN_UPDATES:
-        _RUN_UPDATES[columns] = update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
-            {name: bindparam(f"b_{name}", type_=RUNS.c[name].type) for name in columns})
+        _RUN_UPDATES[columns] = DriverStatement(update(RUNS).where(RUNS.c.id == bindparam("b_id")).values(
+            {name: bindparam(f"b_{name}", type_=RUNS.c[name].type) for name in columns}))
     return _RUN_UPDATES[columns]
 
 
@@ -319,8 +326,8 @@ class _BatchTransaction:
         """The replies already sent for any of these message ids (a client's resend)."""
         if not message_ids:
             return {}
-        return {row.message_id: Message("manager", row.reply_type, row.reply_payload)
-                for row in self.connection.execute(SELECT_REPLIES, {"b_ids": message_ids})}
+        return {message_id: Message("manager", reply_type, reply_payload)
+                for message_id, reply_type, reply_payload in SELECT_REPLIES.rows(self.connection, message_ids)}
 
     def record(self, items: list[tuple[Incoming, Decision, ManagerState]]) -> list[Recorded]:
         """Record decided messages in arrival order: (message as received, decision, state before it)."""
@@ -377,21 +384,25 @@ class _Batch:
     def write(self, connection) -> None:
         # runs before messages (messages.run_id), links to triggering messages after both
         if self.new_runs:
-            connection.execute(INSERT_RUN, list(self.new_runs.values()))
+            INSERT_RUN.execute(connection, list(self.new_runs.values()))
         by_columns: dict[tuple, list[dict]] = {}
         for run_id, values in self.run_updates.items():
             by_columns.setdefault(tuple(sorted(values)), []).append(
                 {"b_id": run_id, **{f"b_{name}": value for name, value in values.items()}})
         for columns, rows in by_columns.items():
-            connection.execute(_run_update_statement(columns), rows)
-        connection.execute(INSERT_MESSAGE, self.messages)
+            _run_update_statement(columns).execute(connection, rows)
+        INSERT_MESSAGE.execute(connection, self.messages)
         if self.triggers:
-            connection.execute(SET_TRIGGERED_BY, self.triggers)
+            SET_TRIGGERED_BY.execute(connection, self.triggers)
         if self.mutations:
-            connection.execute(INSERT_MUTATION, self.mutations)
+            INSERT_MUTATION.execute(connection, self.mutations)
         upserts = [row for row in self.checklist.values() if row is not None]
         cleared = [{"b_key": key} for key, row in self.checklist.items() if row is None]
         if upserts:
-            connection.execute(_upsert_statement(connection, CHECKLIST, "key", upserts[0]), upserts)
+            _upsert_statement(connection, CHECKLIST, "key", CHECKLIST_COLUMNS).execute(connection, upserts)
         if cleared:
-            connection.execute(DELETE_CHECKLIST_KEY, cleared)
+            DELETE_CHECKLIST_KEY.execute(connection, cleared)
+
+
+def _first(rows: list[tuple]):
+    return rows[0][0] if rows else None
