@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -80,31 +79,48 @@ def command_for(module: str, args, host: str, config, run_id: int | None = None)
     return ["ssh", *(str(option) for option in options), host, " ".join(remote)]
 
 
-def start(command: list[str], run_id: int | None = None, output: RunOutput | None = None) -> subprocess.Popen:
+def start(command: list[str], run_id: int | None = None,
+          output: RunOutput | None = None) -> tuple[subprocess.Popen, subprocess.Popen | None]:
     """Start a worker in its own session (a manager restart does not kill it),
-    its stdout and stderr captured to ``output.path`` when ``output`` is given."""
+    its stdout and stderr copied to ``output.path`` when ``output`` is given.
+    Returns the worker's process and the copier's (see output_capture)."""
     env = dict(os.environ)
     if run_id is not None:
         env[RUN_ID_ENV] = str(run_id)
     else:
         env.pop(RUN_ID_ENV, None)
     if output is None:
-        full_command = command
-    else:
-        if shutil.which(command[0]) is None:
-            raise LaunchError(f"cannot run {command[0]}: no such program")
-        try:
-            output.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise LaunchError(f"cannot create the run output folder {output.path.parent}: {err.strerror}") \
-                from None
-        env["PYTHONUNBUFFERED"] = "1"  # its output reaches the file as it is printed
-        full_command = [sys.executable, "-S", CAPTURE_PROGRAM, os.fspath(output.path), str(output.max_bytes),
-                        *command]
+        return _popen(command, env), None
     try:
-        return subprocess.Popen(full_command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        output.path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise LaunchError(f"cannot run {full_command[0]}: {err.strerror}") from None
+        raise LaunchError(f"cannot create the run output folder {output.path.parent}: {err.strerror}") from None
+    env["PYTHONUNBUFFERED"] = "1"  # its output reaches the file as it is printed
+    read_end, write_end = os.pipe()
+    try:
+        # the copier first: if it cannot start, the worker is not started either
+        copier = _popen([sys.executable, "-S", CAPTURE_PROGRAM, os.fspath(output.path), str(output.max_bytes)],
+                        env, stdin=read_end)
+        try:
+            worker = _popen(command, env, stdout=write_end, stderr=write_end)
+        except LaunchError:
+            os.close(write_end)
+            write_end = None
+            copier.wait()  # it has read the end of its (empty) input
+            output.path.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(read_end)
+        if write_end is not None:
+            os.close(write_end)
+    return worker, copier
+
+
+def _popen(command: list[str], env: dict, stdin=subprocess.DEVNULL, stdout=None, stderr=None) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(command, env=env, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True)
+    except OSError as err:
+        raise LaunchError(f"cannot run {command[0]}: {err.strerror}") from None
 
 
 SSH_FAILED = 255  # ssh's own exit status when it cannot connect or log in
@@ -171,11 +187,14 @@ class Children:
 
     def __init__(self):
         self._children: dict[int, Child] = {}
+        self._copiers: list[subprocess.Popen] = []  # output copiers, reaped when they end
 
     def add(self, run_id: int, process: subprocess.Popen, worker: str, host: str = "localhost",
-            time_limit: float | None = None) -> None:
+            time_limit: float | None = None, copier: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + time_limit if time_limit else None
         self._children[run_id] = Child(run_id, process, worker, host, deadline)
+        if copier is not None:
+            self._copiers.append(copier)
 
     def adopt(self, run_id: int, pid: int, worker: str, module: str | None) -> None:
         """Watch a worker an earlier manager started, to see it end (time limits are not applied)."""
@@ -201,6 +220,7 @@ class Children:
     def reap(self) -> list[tuple[Child, int | None]]:
         """Every child that has exited, with its exit code (negative for a signal;
         None for an adopted process, whose exit status cannot be known)."""
+        self._copiers = [copier for copier in self._copiers if copier.poll() is None]
         exited = []
         for run_id, child in list(self._children.items()):
             code = child.process.poll()

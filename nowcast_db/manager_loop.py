@@ -169,14 +169,14 @@ class ManagerLoop:
             self.logger.info(f"launching {launch.module} worker on {launch.host} (run {run_id})")
             self.logger.debug(f"cmd = {command}")
             output = launcher.run_output(self.config, launch.worker, run_id, dt.datetime.now())
-            process = launcher.start(command, run_id, output)
+            process, copier = launcher.start(command, run_id, output)
         except NowcastError as err:
             self.logger.error(f"launch of {launch.module} on {launch.host} failed: {err}")
             self.store.mark_launch_failed(run_id, command, str(err))
             return
         limit = (self.config.worker_registry(launch.worker) or {}).get("time limit")
         self.children.add(run_id, process, launch.worker, launch.host,
-                          launcher.parse_time_limit(limit) if limit is not None else None)
+                          launcher.parse_time_limit(limit) if limit is not None else None, copier)
         self.store.mark_started(run_id, process.pid, command, os.fspath(output.path))
 
     def reap(self) -> None:

@@ -1,23 +1,21 @@
-"""Capture one worker run's stdout and stderr into its own file, with a size cap.
+"""Copy one worker run's stdout and stderr into its own file, with a size cap.
 
-The manager starts every worker through this small program::
+For every worker it launches, the manager makes a pipe, starts this small
+program reading the pipe, and then the worker writing its stdout and stderr
+into it::
 
-    python -S output_capture.py FILE MAX_BYTES COMMAND...
+    python -S output_capture.py FILE MAX_BYTES  < pipe
 
-It makes a pipe and forks.  The parent puts the pipe on its stdout and stderr
-and *execs* COMMAND, so the worker keeps the process id the manager started:
-the manager records the worker's own pid and exit status, and a signal sent to
-that pid reaches the worker itself.  The forked child is the copier: it copies
-what comes down the pipe to FILE as it arrives (so ``nowcast logs --follow``
-sees it at once) until every writer has closed it.  Past MAX_BYTES it writes a
-truncation marker, keeps only the last part of the output in memory and writes
-that at the end, so a runaway worker cannot fill the disk and its final lines
-(a traceback) are still there.
+It copies what arrives to FILE at once (so ``nowcast logs --follow`` sees it)
+until every writer has closed the pipe: the worker and anything it started.
+Past MAX_BYTES it writes a truncation marker, keeps only the last part of the
+output in memory and writes that at the end, so a runaway worker cannot fill
+the disk and its final lines (a traceback) are still there.
 
-The copier lives in the worker's session, not in the manager, so a manager
-restart does not break the pipe; it ignores SIGTERM, SIGINT and SIGHUP (a time
-limit signals the whole run) so that it keeps the worker's last words, and it
-ends when the worker and anything it started have exited.
+It runs in a session of its own, so a manager restart does not break the
+pipe, and it ignores SIGTERM, SIGINT and SIGHUP so that it keeps a terminated
+worker's last words.  The worker is the manager's own child: the pid, the
+signals and the exit status recorded are the worker's.
 
 Standard library only, and started with ``python -S``: it must cost little.
 """
@@ -78,7 +76,7 @@ class CappedOutput:
 
 
 def copy(read_fd: int, path: str, max_bytes: int) -> None:
-    """The copier: pipe to file until end of file."""
+    """Pipe to file until end of file."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     output = CappedOutput(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o664), max_bytes)
@@ -90,32 +88,12 @@ def copy(read_fd: int, path: str, max_bytes: int) -> None:
     output.close()
 
 
-def run(path: str, max_bytes: int, command: list[str]) -> int:
-    read_fd, write_fd = os.pipe()
-    if os.fork() == 0:
-        os.close(write_fd)
-        for fd in (0, 1, 2):  # hold nothing of the worker's, so nothing waits on us
-            os.close(fd)
-        try:
-            copy(read_fd, path, max_bytes)
-        finally:
-            os._exit(0)
-    os.close(read_fd)
-    os.dup2(write_fd, 1)
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    try:
-        os.execvp(command[0], command)
-    except OSError as err:
-        os.write(2, f"[nowcast: cannot run {command[0]}: {err.strerror}]\n".encode())
-    return 127
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or not argv[1].isdigit():
-        sys.stderr.write("usage: output_capture.py FILE MAX_BYTES COMMAND...\n")
+    if len(argv) != 2 or not argv[1].isdigit():
+        sys.stderr.write("usage: output_capture.py FILE MAX_BYTES < OUTPUT\n")
         return 2
-    return run(argv[0], int(argv[1]), argv[2:])
+    copy(0, argv[0], int(argv[1]))
+    return 0
 
 
 if __name__ == "__main__":
