@@ -10,6 +10,7 @@ import zmq
 
 from nowcast_db import curve, process
 from nowcast_db.database import Store, database_url, make_engine, upgrade
+from nowcast_db.database.manager_lock import lock_history
 from nowcast_db.errors import NowcastError
 from nowcast_db.manager_loop import ManagerLoop
 from nowcast_db.notifications import Notifier
@@ -32,6 +33,7 @@ def main(args=None) -> None:
     try:
         url = database_url(config)
         engine = make_engine(url, writer=True)
+        lock = lock_history(engine)
         upgrade(engine)
     except NowcastError as err:
         process.fail("manager", str(err))
@@ -87,6 +89,7 @@ def main(args=None) -> None:
         notifier.close(timeout=5)
         socket.close()
         context.term()
+        lock.release()
         engine.dispose()
 
 
