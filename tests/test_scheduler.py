@@ -28,13 +28,14 @@ def sleep_at(at: str) -> dict:
 
 
 def test_due_launch_is_recorded_as_launched_by_scheduler(toy):
-    schedule(toy, [sleep_at(in_seconds(3))])
     toy.start_system()
+    # due a few seconds after the scheduler starts (a slow start must not let the time pass first)
+    schedule(toy, [sleep_at(in_seconds(5))])
     toy.start("scheduler")
     wait_until(lambda: toy.sql("SELECT launched_by, requested_by, json(args), state FROM worker_runs "
                                "WHERE worker = 'sleep'") == [("scheduler", "scheduler", '["--sleep-time","0"]',
                                                               "succeeded")],
-               timeout=20, what="scheduled sleep run")
+               timeout=30, what="scheduled sleep run")
     assert "scheduled nowcast_db.workers.sleep --sleep-time 0 every day at" in toy.log("scheduler")
 
 
