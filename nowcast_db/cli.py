@@ -23,6 +23,17 @@ def main(argv=None) -> int:
     db_prune.add_argument("--batch-size", metavar="N", default="1000",
                           help="rows deleted per transaction (default 1000)")
     db_prune.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    db_prune.add_argument("--no-progress", action="store_true", help="no progress lines on standard error")
+    db_copy = db.add_parser(
+        "copy", help="copy a whole history into an empty database, e.g. SQLite into PostgreSQL (stop the manager first)")
+    db_copy.add_argument("source", metavar="SRC_URL", help="history to copy: a database URL or a SQLite file's path")
+    db_copy.add_argument("destination", metavar="DST_URL",
+                         help="empty database to copy it into: postgresql+psycopg://user@host/name, sqlite:///path "
+                              "or a path; its schema is created")
+    db_copy.add_argument("--batch-size", metavar="N", default="5000", help="rows per insert (default 5000)")
+    db_copy.add_argument("--while-running", action="store_true",
+                         help="copy even though SRC's manager is running (what it records later is not copied)")
+    db_copy.add_argument("--no-progress", action="store_true", help="no progress lines on standard error")
 
     init = commands.add_parser("init", help="write the toy nowcast system into a folder")
     init.add_argument("directory", type=Path)
@@ -72,6 +83,10 @@ def main(argv=None) -> int:
     try:
         if args.command in AUDIT_COMMANDS:
             return AUDIT_COMMANDS[args.command](args)
+        if args.command == "db" and args.db_command == "copy":
+            from nowcast_db.database.copy import copy_command
+
+            return copy_command(args)
         if args.command == "db" and args.db_command == "prune":
             return db_prune_command(args)
         if args.command == "db":
@@ -119,13 +134,15 @@ def db_upgrade_command(args) -> int:
 def db_prune_command(args) -> int:
     from nowcast_db.config import Config
     from nowcast_db.database import database_url
+    from nowcast_db.progress import Progress
     from nowcast_db.prune import parse_batch_size, parse_before, prune_history
 
     try:  # every error here is a one-line message and exit status 2
         before = parse_before(args.before)
         batch_size = parse_batch_size(args.batch_size)
         config = Config(args.config_file)
-        report = prune_history(args.db or database_url(config), before, batch_size)
+        report = prune_history(args.db or database_url(config), before, batch_size,
+                               progress=Progress("prune", enabled=not args.no_progress))
     except NowcastError as err:
         print(f"nowcast: error: {err}", file=sys.stderr)
         return 2
@@ -274,6 +291,7 @@ def add_audit_commands(commands) -> None:
                         help="send the messages to the running system through its broker instead (for a staging "
                              "system: the real manager records them and launches real workers); asks first")
     replay.add_argument("--yes", action="store_true", help="with --live: send without asking")
+    replay.add_argument("--no-progress", action="store_true", help="no progress lines on standard error")
 
     checklist = commands.add_parser("checklist", help="print the checklist as YAML, now or as it was at a time")
     checklist.add_argument("config_file")
@@ -305,6 +323,7 @@ def add_audit_commands(commands) -> None:
 
 def replay_command(args) -> int:
     from nowcast_db.history import parse_time
+    from nowcast_db.progress import Progress
     from nowcast_db.replay import replay_history, run_scenario
 
     if args.live:
@@ -320,7 +339,8 @@ def replay_command(args) -> int:
         until = parse_time(args.until, "--until") if args.until else None
         if since and until and until < since:
             raise NowcastError(f"--until {args.until} is before --since {args.since}")
-        result = replay_history(args.config_file, args.db, since, until, args.next_workers)
+        result = replay_history(args.config_file, args.db, since, until, args.next_workers,
+                                progress=Progress("replay", enabled=not args.no_progress))
     _print_result(result, args.json)
     return 0 if result.ok else 1
 

@@ -57,15 +57,17 @@ def parse_batch_size(text: str | int) -> int:
     return size
 
 
-def prune_history(url: str, before: dt.datetime, batch_size: int) -> PruneReport:
-    """Prune the history database at ``url``; raises a NowcastError with a one-line message."""
+def prune_history(url: str, before: dt.datetime, batch_size: int, progress=None) -> PruneReport:
+    """Prune the history database at ``url``; raises a NowcastError with a
+    one-line message.  ``progress``: a nowcast_db.progress.Progress."""
     from nowcast_db.database import make_engine, queries
     from nowcast_db.database.prune import prune
 
     queries.open_history(url).dispose()  # a missing or foreign database is an error, not created
     engine = make_engine(url, writer=True)
     try:
-        counts = prune(engine, before, batch_size)
+        shown = progress if progress is not None and progress.enabled else None  # totals cost a count
+        counts = prune(engine, before, batch_size, shown)
         database = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -286,8 +287,9 @@ def replay_recorded(messages: Iterable, launches: Iterable, registry: dict, next
 
 
 def replay_history(config: Config | str | os.PathLike, url: str | None = None, since=None, until=None,
-                   next_workers: str | os.PathLike | None = None) -> ReplayResult:
-    """Replay a system's recorded history (its database, or ``url``)."""
+                   next_workers: str | os.PathLike | None = None, progress=None) -> ReplayResult:
+    """Replay a system's recorded history (its database, or ``url``).
+    ``progress``: a nowcast_db.progress.Progress, counting the messages decided."""
     from nowcast_db.database import database_url
     from nowcast_db.database import queries
 
@@ -303,9 +305,10 @@ def replay_history(config: Config | str | os.PathLike, url: str | None = None, s
         database = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()
-    result = replay_recorded(messages, launches, config["message registry"], module, config,
-                             since=since, start_checklist=start,
-                             resets=[r for r in resets if r.operation == "clear"])
+    with progress.stage("messages", len(messages)) if progress is not None else nullcontext() as stage:
+        result = replay_recorded(stage.track(messages) if stage else messages, launches,
+                                 config["message registry"], module, config, since=since, start_checklist=start,
+                                 resets=[r for r in resets if r.operation == "clear"])
     result.until, result.next_workers, result.database = until, where, database
     return result
 

@@ -18,6 +18,7 @@ What is kept, whatever its age (see docs/schema.md, "Pruning old history"):
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, delete, exists, func, not_, or_, select
@@ -61,7 +62,9 @@ def prune(engine: Engine, before: dt.datetime, batch_size: int = DEFAULT_BATCH_S
     ``batch_size`` rows, each its own transaction.  ``engine`` should be a
     writer engine (``make_engine(url, writer=True)``) so that on SQLite each
     batch takes the write lock up front and waits (busy timeout) for the
-    manager's transaction instead of failing half way."""
+    manager's transaction instead of failing half way.  ``progress``: a
+    nowcast_db.progress.Progress, given a stage per table whose total is the
+    rows that will go (counted first, so only pass one when it is shown)."""
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     counts = PruneCounts()
@@ -91,16 +94,25 @@ def _in_batches(engine: Engine, table, choose, batch_size: int, progress, name: 
     """Delete, one transaction per batch, the rows ``choose(last_id)`` selects
     (ids above last_id, in id order, at most batch_size of them)."""
     removed, last_id = 0, 0
-    while True:
-        with engine.begin() as connection:
-            ids = list(connection.scalars(choose(last_id).order_by(table.c.id).limit(batch_size)))
-            if not ids:
-                return removed
-            connection.execute(delete(table).where(table.c.id.in_(ids)))
-        removed += len(ids)
-        last_id = ids[-1]
-        if progress is not None:
-            progress(name, removed)
+    with _stage(engine, choose, progress, name) as stage:
+        while True:
+            with engine.begin() as connection:
+                ids = list(connection.scalars(choose(last_id).order_by(table.c.id).limit(batch_size)))
+                if not ids:
+                    return removed
+                connection.execute(delete(table).where(table.c.id.in_(ids)))
+            removed += len(ids)
+            last_id = ids[-1]
+            if stage is not None:
+                stage.update(removed)
+
+
+def _stage(engine: Engine, choose, progress, name: str):
+    """A progress stage whose total is the rows ``choose`` selects now; a no-op without progress."""
+    if progress is None:
+        return nullcontext()
+    with engine.connect() as connection:
+        return progress.stage(name, connection.scalar(select(func.count()).select_from(choose(0).subquery())))
 
 
 def _prune_mutations(engine: Engine, before: dt.datetime, batch_size: int, progress) -> int:
