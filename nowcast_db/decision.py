@@ -47,6 +47,7 @@ CLEAR_CHECKLIST = "clear checklist"
 # A client (scheduler, `nowcast launch`, nowcast-tui) asks the manager to
 # launch a registered worker; see launch_request.py for the message.
 LAUNCH_REQUEST = "launch worker"
+REQUESTED_BY_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def _error(state: ManagerState, reply_type: str, text: str, log: list | None = N
 def _launch_request(state: ManagerState, msg: Message, workers: dict, config) -> Decision:
     payload = msg.payload if isinstance(msg.payload, dict) else {}
     module, args, host = payload.get("module"), payload.get("args") or [], payload.get("host") or "localhost"
-    requested_by = str(payload.get("requested by") or msg.source)
+    # recorded in worker_runs.requested_by: a name of bounded length, without NULs (PostgreSQL text has none)
+    requested_by = str(payload.get("requested by") or msg.source).replace("\x00", "\\x00")[:REQUESTED_BY_LENGTH]
     problem = None
     if not isinstance(module, str) or not module.strip(".") or " " in module:
         problem = f"payload must give the worker's module (dotted name), got {module!r}"

@@ -83,6 +83,8 @@ class Message:
         for key, value in (("source", source), ("type", msg_type), (MESSAGE_ID_KEY, str(msg_id or ""))):
             if len(value) > MAX_NAME_LENGTH[key]:
                 raise MessageError(f"message {key} is {len(value)} characters; the limit is {MAX_NAME_LENGTH[key]}")
+            if "\x00" in value:  # a name, and PostgreSQL text cannot hold it
+                raise MessageError(f"message {key} holds a NUL character")
         run_id = document.get(RUN_ID_KEY)
         return cls(
             source=source,

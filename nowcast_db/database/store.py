@@ -171,11 +171,11 @@ class Store:
             "source": msg.source if msg else None,
             "type": msg.type if msg else None,
             "payload": msg.payload if msg else None,
-            "raw": incoming.raw[:RAW_LIMIT] if incoming.raw is not None else None,
+            "raw": _text(incoming.raw[:RAW_LIMIT]) if incoming.raw is not None else None,
             "reply_type": sent.type,
             "reply_payload": sent.payload,
             "run_id": run_id,
-            "error": decision.error,
+            "error": _text(decision.error),
             "synthesized": incoming.synthesized,
         })
         for mutation in decision.mutations:
@@ -402,6 +402,12 @@ class _Batch:
             _upsert_statement(connection, CHECKLIST, "key", CHECKLIST_COLUMNS).execute(connection, upserts)
         if cleared:
             DELETE_CHECKLIST_KEY.execute(connection, cleared)
+
+
+def _text(value: str | None) -> str | None:
+    """Text for a text column: a NUL character written as \\x00 (PostgreSQL text cannot hold NUL;
+    these columns keep what an unreadable message or an error said, for people to read)."""
+    return value.replace("\x00", "\\x00") if value is not None and "\x00" in value else value
 
 
 def _first(rows: list[tuple]):

@@ -5,7 +5,8 @@ bytes, sets and mappings with non-string keys, which plain JSON cannot.  Plain
 JSON values are stored as they are (so SQL JSON functions work on ordinary
 payloads); anything else becomes a one-key object whose key starts with ``$``.
 A mapping that itself has a key starting with ``$`` is stored as ``$map`` so
-the two can never be confused.
+the two can never be confused.  A string holding a NUL character (which
+PostgreSQL's JSONB cannot store) becomes ``{"$str": [the parts between the NULs]}``.
 """
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import datetime as dt
 import math
 from typing import Any
 
-_TAGS = ("$date", "$datetime", "$bytes", "$set", "$map", "$float")
+_TAGS = ("$date", "$datetime", "$bytes", "$set", "$map", "$float", "$str")
+NUL = "\x00"
 
 
 def encode(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        return value if NUL not in value else {"$str": value.split(NUL)}
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         return value
@@ -35,7 +39,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [encode(item) for item in value]
     if isinstance(value, dict):
-        if all(isinstance(key, str) and not key.startswith("$") for key in value):
+        if all(isinstance(key, str) and not key.startswith("$") and NUL not in key for key in value):
             return {key: encode(item) for key, item in value.items()}
         return {"$map": [[encode(key), encode(item)] for key, item in value.items()]}
     raise TypeError(f"cannot store a {type(value).__name__} value")
@@ -64,6 +68,8 @@ def _decode_tagged(tag: str, inner: Any) -> Any:
         return {_hashable(decode(item)) for item in inner}
     if tag == "$float":
         return float(inner)
+    if tag == "$str":
+        return NUL.join(inner)
     return {_hashable(decode(key)): decode(item) for key, item in inner}
 
 
