@@ -74,6 +74,12 @@ class ManagerLoop:
                     incoming.synthesized = synthesized
                 recorded = transaction.record(pending)
         except Exception as err:  # the database refused: act on nothing, say so
+            if len(bodies) > 1:
+                # one message's content may be what was refused: give each its own transaction,
+                # so the others sharing its batch are not turned away with it
+                self.logger.warning(f"batch of {len(bodies)} messages not recorded ({type(err).__name__}); "
+                                    f"recording them one by one")
+                return [result for body in bodies for result in self.handle_batch([body], synthesized)]
             text = f"could not record message, so it was not acted on: {type(err).__name__}: {err}".splitlines()[0]
             self.logger.critical(text, exc_info=True)
             return [(_serialize_reply(reply(MANAGER_ERROR, text)), []) for _ in bodies]
