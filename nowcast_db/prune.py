@@ -35,6 +35,8 @@ class PruneReport:
             f"  worker_runs: {c.worker_runs} removed, {c.kept_worker_runs} older kept (still needed)",
             (f"  checklist_mutations: {c.checklist_mutations} removed, "
              f"{c.kept_checklist_mutations} older kept (each key's newest before the date)"),
+            f"  run output files: {c.output_files} deleted"
+            + (f", {c.output_files_missing} not found on this host" if c.output_files_missing else ""),
         ]
 
 

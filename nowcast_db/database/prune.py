@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -48,6 +49,8 @@ class PruneCounts:
     kept_messages: int = 0
     kept_worker_runs: int = 0
     kept_checklist_mutations: int = 0
+    output_files: int = 0  # pruned runs' output files deleted
+    output_files_missing: int = 0  # ... and not found on this host
 
 
 def _old_run(run, before: dt.datetime):
@@ -71,7 +74,7 @@ def prune(engine: Engine, before: dt.datetime, batch_size: int = DEFAULT_BATCH_S
     try:
         counts.checklist_mutations = _prune_mutations(engine, before, batch_size, progress)
         counts.messages = _prune_messages(engine, before, batch_size, progress)
-        counts.worker_runs = _prune_runs(engine, before, batch_size, progress)
+        counts.worker_runs = _prune_runs(engine, before, batch_size, progress, counts)
         with engine.connect() as connection:
             counts.kept_messages = connection.scalar(
                 select(func.count()).select_from(MessageRow).where(MessageRow.received_at < before))
@@ -90,9 +93,11 @@ def _newest_id(engine: Engine, table) -> int:
         return connection.scalar(select(func.max(table.c.id))) or 0
 
 
-def _in_batches(engine: Engine, table, choose, batch_size: int, progress, name: str) -> int:
+def _in_batches(engine: Engine, table, choose, batch_size: int, progress, name: str, deleted=None) -> int:
     """Delete, one transaction per batch, the rows ``choose(last_id)`` selects
-    (ids above last_id, in id order, at most batch_size of them)."""
+    (ids above last_id, in id order, at most batch_size of them).  ``deleted``:
+    called with each batch's ids and connection before the delete; what it
+    returns is called once the batch is committed."""
     removed, last_id = 0, 0
     with _stage(engine, choose, progress, name) as stage:
         while True:
@@ -100,7 +105,10 @@ def _in_batches(engine: Engine, table, choose, batch_size: int, progress, name: 
                 ids = list(connection.scalars(choose(last_id).order_by(table.c.id).limit(batch_size)))
                 if not ids:
                     return removed
+                after_commit = deleted(connection, ids) if deleted is not None else None
                 connection.execute(delete(table).where(table.c.id.in_(ids)))
+            if after_commit is not None:
+                after_commit()
             removed += len(ids)
             last_id = ids[-1]
             if stage is not None:
@@ -164,7 +172,7 @@ def _prune_messages(engine: Engine, before: dt.datetime, batch_size: int, progre
     return _in_batches(engine, m.__table__, choose, batch_size, progress, "messages")
 
 
-def _prune_runs(engine: Engine, before: dt.datetime, batch_size: int, progress) -> int:
+def _prune_runs(engine: Engine, before: dt.datetime, batch_size: int, progress, counts: PruneCounts) -> int:
     r, m = WorkerRun, MessageRow
     newest = _newest_id(engine, r.__table__)
 
@@ -175,4 +183,28 @@ def _prune_runs(engine: Engine, before: dt.datetime, batch_size: int, progress) 
             ~exists().where(m.run_id == r.id),
         )
 
-    return _in_batches(engine, r.__table__, choose, batch_size, progress, "worker_runs")
+    def output_files(connection, ids):
+        paths = list(connection.scalars(select(r.output_path).where(r.id.in_(ids), r.output_path.is_not(None))))
+        return lambda: _delete_output_files(paths, counts)
+
+    return _in_batches(engine, r.__table__, choose, batch_size, progress, "worker_runs", output_files)
+
+
+def _delete_output_files(paths: list[str], counts: PruneCounts) -> None:
+    """Delete pruned runs' output files, and a day's folder once it is empty.
+    A file that is not here (pruning from another host than the manager's,
+    or deleted by hand) is counted, not an error."""
+    for path in map(Path, paths):
+        try:
+            path.unlink()
+            counts.output_files += 1
+        except FileNotFoundError:
+            counts.output_files_missing += 1
+            continue
+        except OSError:
+            counts.output_files_missing += 1
+            continue
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass  # other runs' files are still there
