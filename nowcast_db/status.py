@@ -28,7 +28,8 @@ def broker_reachable(config, timeout: float = 2.0) -> bool:
 def assess(health: dict, broker_up: bool, now: dt.datetime) -> dict:
     """The report and its exit status, from what the database and the port say (pure)."""
     beat_at = health["heartbeat_at"]
-    age = (now - beat_at).total_seconds() if beat_at else None
+    # never below 0: "now" may be taken just before a heartbeat written since
+    age = max(0.0, (now - beat_at).total_seconds()) if beat_at else None
     manager_up = age is not None and age <= HEARTBEAT_STALE
     bad = health["ended badly"]
     status = DOWN if not (manager_up and broker_up) else DEGRADED if bad else HEALTHY
