@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import yaml
 import zmq
@@ -147,25 +148,39 @@ def load(port: int, clients: int, count: int, warmup: int = 200) -> dict:
     }
 
 
-def measure_floor(directory: Path, count: int) -> list[dict]:
-    system = BenchSystem(directory / "floor")
+def measure_messages(directory: Path, count: int, rounds: int) -> tuple[list[dict], list[dict]]:
+    """Floor and manager side by side: both systems up at once, their loads
+    interleaved round by round (floor 1 client, manager 1 client, floor 8,
+    manager 8, ...), so a change in the machine's load hits both alike.
+    Each figure is the median over the rounds; share of floor is the median
+    of the rounds' ratios."""
+    floor_system, manager_system = BenchSystem(directory / "floor"), BenchSystem(directory / "manager")
     try:
-        system.start_broker()
-        system.start(sys.executable, str(BENCH_DIR / "noop_responder.py"), str(system.manager_port))
-        wait_for_reply(system.workers_port)
-        return [load(system.workers_port, clients, count) for clients in (1, 8)]
+        floor_system.start_broker()
+        floor_system.start(sys.executable, str(BENCH_DIR / "noop_responder.py"), str(floor_system.manager_port))
+        wait_for_reply(floor_system.workers_port)
+        manager_system.start_broker()
+        manager_system.start_manager()
+        results = {(kind, clients): [] for kind in ("floor", "manager") for clients in (1, 8)}
+        for _ in range(rounds):
+            for clients in (1, 8):
+                results[("floor", clients)].append(load(floor_system.workers_port, clients, count))
+                results[("manager", clients)].append(load(manager_system.workers_port, clients, count))
     finally:
-        system.stop()
+        floor_system.stop()
+        manager_system.stop()
+    floor, manager = [], []
+    for clients in (1, 8):
+        floors, managers = results[("floor", clients)], results[("manager", clients)]
+        floor.append(_median_of(floors))
+        manager.append({**_median_of(managers),
+                        "share": median([m["rate"] / f["rate"] for f, m in zip(floors, managers)])})
+    return floor, manager
 
 
-def measure_manager(directory: Path, count: int) -> list[dict]:
-    system = BenchSystem(directory / "manager")
-    try:
-        system.start_broker()
-        system.start_manager()
-        return [load(system.workers_port, clients, count) for clients in (1, 8)]
-    finally:
-        system.stop()
+def _median_of(runs: list[dict]) -> dict:
+    return {"clients": runs[0]["clients"], "messages": sum(run["messages"] for run in runs), "rounds": len(runs),
+            **{key: median([run[key] for run in runs]) for key in ("rate", "p50_ms", "p99_ms")}}
 
 
 def measure_launch(directory: Path, launches: int) -> dict:
@@ -235,6 +250,9 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
         "manager, registered worker, small dict payload, `after_` returning `[]`, every message",
         "committed (SQLite WAL, `synchronous=FULL`) before its reply.",
         "",
+        "Both systems run at once and their loads alternate, round by round; each figure is the median",
+        "of the rounds (messages: all rounds together), share of floor the median of the rounds' ratios.",
+        "",
         "| | clients | messages | messages/s | p50 ms | p99 ms | share of floor |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -242,7 +260,7 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
         lines.append(f"| floor | {f['clients']} | {f['messages']} | {f['rate']:.0f} | {f['p50_ms']:.2f} | "
                      f"{f['p99_ms']:.2f} | |")
         lines.append(f"| manager | {m['clients']} | {m['messages']} | {m['rate']:.0f} | {m['p50_ms']:.2f} | "
-                     f"{m['p99_ms']:.2f} | {m['rate'] / f['rate']:.0%} |")
+                     f"{m['p99_ms']:.2f} | {m['share']:.0%} |")
     lines += [
         "",
         "## Launch latency",
@@ -278,6 +296,7 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000, help="messages per client per load (default 3000)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved floor/manager rounds (default 3)")
     parser.add_argument("--memory-messages", type=int, default=100_000)
     parser.add_argument("--launches", type=int, default=30)
     parser.add_argument("--replay-messages", type=int, default=100_000)
@@ -286,10 +305,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.messages, args.memory_messages, args.launches, args.replay_messages = 300, 2000, 5, 2000
+        args.rounds = 1
     with tempfile.TemporaryDirectory(prefix="nowcast-bench-") as tmp:
         directory = Path(tmp)
-        floor = measure_floor(directory, args.messages)
-        manager = measure_manager(directory, args.messages)
+        floor, manager = measure_messages(directory, args.messages, args.rounds)
         launch = measure_launch(directory, args.launches)
         memory = measure_memory(directory, args.memory_messages)
     replay = replay_speed.measure(args.replay_messages)
