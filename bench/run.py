@@ -236,7 +236,14 @@ def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
         system.stop()
 
 
-def write_report(path: Path, floor, manager, launch, memory, replay, command: str) -> str:
+def measure_batches(messages: int) -> str:
+    """bench/profile_batches.py's table: the manager's cost per message by batch size, in-process."""
+    return subprocess.run([sys.executable, str(BENCH_DIR / "profile_batches.py"), "--messages", str(messages)],
+                          capture_output=True, text=True, check=True, cwd=BENCH_DIR).stdout.strip()
+
+
+def write_report(path: Path, floor, manager, launch, memory, replay, command: str, batches: str = "",
+                 extra_sections: list[str] = ()) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -261,6 +268,16 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
                      f"{f['p99_ms']:.2f} | |")
         lines.append(f"| manager | {m['clients']} | {m['messages']} | {m['rate']:.0f} | {m['p50_ms']:.2f} | "
                      f"{m['p99_ms']:.2f} | {m['share']:.0%} |")
+    if batches:
+        lines += [
+            "",
+            "### Cost per message by batch size",
+            "",
+            "`ManagerLoop.handle_batch` driven in-process (no sockets; `bench/profile_batches.py`): wall time",
+            "includes waiting for the disk at each commit, CPU time the manager's own work (and the kernel's).",
+            "",
+            batches,
+        ]
     lines += [
         "",
         "## Launch latency",
@@ -285,6 +302,8 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
         f"one process. Recording them through the manager's batch path took {replay['record_seconds']:.1f} s.",
         f"Replay said: {replay['summary']}",
     ]
+    for section in extra_sections:
+        lines += ["", section.strip()]
     notes = BENCH_DIR / "notes.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
@@ -312,8 +331,9 @@ def main() -> None:
         launch = measure_launch(directory, args.launches)
         memory = measure_memory(directory, args.memory_messages)
     replay = replay_speed.measure(args.replay_messages)
+    batches = measure_batches(400 if args.quick else 4000)
     print(write_report(args.output, floor, manager, launch, memory, replay,
-                       "python bench/run.py " + " ".join(sys.argv[1:])))
+                       "python bench/run.py " + " ".join(sys.argv[1:]), batches))
 
 
 if __name__ == "__main__":
