@@ -368,21 +368,22 @@ def test_command_for_ssh_host_quotes_remote_command():
     assert len(command) == 3
     remote = command[2]
     assert remote == (
-        "source /remote/nowcast.env ; "
+        "source /remote/nowcast.env ; PYTHONUNBUFFERED=1 "
         + " ".join(shlex.quote(part) for part in
                    ["/remote env/bin/python", "-m", "sys.workers.run_NEMO", "/remote/sys/nowcast.yaml",
                     "nowcast", "it's; rm -rf /"])
     )
     # what the remote shell sees after `source ... ;`
     words = shlex.split(remote.split(" ; ", 1)[1])
-    assert words == ["/remote env/bin/python", "-m", "sys.workers.run_NEMO", "/remote/sys/nowcast.yaml",
-                     "nowcast", "it's; rm -rf /"]
+    assert words == ["PYTHONUNBUFFERED=1", "/remote env/bin/python", "-m", "sys.workers.run_NEMO",
+                     "/remote/sys/nowcast.yaml", "nowcast", "it's; rm -rf /"]
 
 
 def test_command_for_ssh_host_uses_remote_python_and_config_file():
     config = launch_config(run={"enabled hosts": {"arbutus": {"python": "/r/python", "config file": "/r/n.yaml"}}})
     command = command_for("sys.workers.x", ["06"], "arbutus", config)
-    assert command == ["ssh", "arbutus", "/r/python -m sys.workers.x /r/n.yaml 06"]
+    # PYTHONUNBUFFERED: its output comes back over ssh as it is printed, into the run's output file
+    assert command == ["ssh", "arbutus", "PYTHONUNBUFFERED=1 /r/python -m sys.workers.x /r/n.yaml 06"]
     assert "/opt/nowcast-env/bin/python" not in command[2]
     assert "/sys/config/nowcast.yaml" not in command[2]
 
@@ -394,7 +395,8 @@ def test_command_for_ssh_host_includes_run_id_when_given():
 
     words = shlex.split(command[2].split(" ; ", 1)[1])
     assert words[0] == f"{RUN_ID_ENV}=1234"
-    assert words[1:] == ["/remote env/bin/python", "-m", "sys.workers.x", "/remote/sys/nowcast.yaml", "6"]
+    assert words[1:] == ["PYTHONUNBUFFERED=1", "/remote env/bin/python", "-m", "sys.workers.x",
+                         "/remote/sys/nowcast.yaml", "6"]
 
 
 def test_command_for_ssh_host_without_run_id_has_no_run_id():
