@@ -1,8 +1,9 @@
 """The UI-free data layer: where the history is, and reading it.
 
-Screens call these from thread workers.  Everything goes through
-``nowcast_db.database.queries`` so the TUI never needs SQLAlchemy, and every
-failure comes back as one line of text an operator can act on.
+Screens call these from thread workers.  Reads go through
+``nowcast_tui.queries`` (and ``nowcast_db.database.queries``), so screens
+never see SQLAlchemy, and every failure comes back as one line of text an
+operator can act on.
 """
 from __future__ import annotations
 
@@ -10,13 +11,19 @@ import datetime as dt
 import threading
 
 from nowcast_db.config import load_config
-from nowcast_db.database import queries
+from nowcast_db.database import queries as db_queries
 from nowcast_db.database.engine import database_url
 from nowcast_db.errors import NowcastError
+from nowcast_db.status import broker_reachable
+from nowcast_tui import queries
+from nowcast_tui.filters import MessageFilter, RunFilter
 
 #: a heartbeat older than this means the manager is not running (it beats every 5 s)
 HEARTBEAT_STALE_SECONDS = 15.0
-PAGE_SIZE = 200
+#: rows per page of the Runs and Messages tables
+PAGE_SIZE = 100
+#: the operator is looking at a header: a broker that does not accept at once is not there
+BROKER_TIMEOUT = 0.5
 
 
 class Unreadable(Exception):
@@ -43,7 +50,7 @@ class History:
         with self._lock:
             if self._engine is None:
                 try:
-                    self._engine = queries.open_history_for_watching(self.url)
+                    self._engine = db_queries.open_history_for_watching(self.url)
                 except NowcastError as err:
                     raise Unreadable(str(err)) from None
             engine = self._engine
@@ -52,26 +59,52 @@ class History:
         except NowcastError as err:
             raise Unreadable(str(err)) from None
 
-    def status(self) -> dict:
-        now = dt.datetime.now(dt.timezone.utc)
+    def status(self, now: dt.datetime | None = None) -> dict:
+        now = now or dt.datetime.now(dt.timezone.utc)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        status = self._read(queries.system_status, day_start)
+        status = self._read(db_queries.system_status, day_start)
         beat_at = status["heartbeat_at"]
         status["heartbeat_age"] = (now - beat_at).total_seconds() if beat_at else None
         status["manager_up"] = beat_at is not None and status["heartbeat_age"] < HEARTBEAT_STALE_SECONDS
         return status
 
-    def runs(self, limit: int = PAGE_SIZE) -> list:
-        return self._read(queries.newest_runs, limit)
+    def broker_up(self) -> bool | None:
+        """Whether the broker's workers port accepts a connection; None without a config to say where."""
+        if self.config is None:
+            return None
+        try:
+            return broker_reachable(self.config, timeout=BROKER_TIMEOUT)
+        except (KeyError, TypeError):  # a config without zmq: host / ports: workers
+            return False
 
-    def messages(self, limit: int = PAGE_SIZE) -> list:
-        return self._read(queries.newest_messages, limit)
+    def runs_page(self, where: RunFilter, *, before: int | None = None, after: int | None = None,
+                  limit: int = PAGE_SIZE) -> list:
+        return self._read(queries.runs_page, where, before=before, after=after, limit=limit)
+
+    def runs_by_id(self, ids: list[int]) -> list:
+        return self._read(queries.runs_by_id, ids)
+
+    def messages_page(self, where: MessageFilter, *, before: int | None = None, after: int | None = None,
+                      limit: int = PAGE_SIZE) -> list:
+        return self._read(queries.messages_page, where, before=before, after=after, limit=limit)
+
+    def message(self, message_id: int):
+        return self._read(queries.message, message_id)
 
     def run_detail(self, run_id: int) -> dict | None:
-        return self._read(queries.run_detail, run_id)
+        detail = self._read(db_queries.run_detail, run_id)
+        if detail is not None:
+            detail["output_path"] = self._read(queries.output_path, run_id)
+        return detail
 
-    def checklist(self) -> dict:
-        return self._read(queries.current_checklist)
+    def checklist(self, key_text: str = "") -> dict:
+        return self._read(queries.checklist, key_text)
+
+    def key_history(self, key: str) -> list:
+        return self._read(queries.key_history, key)
+
+    def runs_around(self, start: dt.datetime, end: dt.datetime) -> list:
+        return self._read(queries.runs_around, start, end)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -5,22 +5,50 @@ import datetime as dt
 import shlex
 
 import yaml
+from rich.markup import escape
 from rich.text import Text
 
-STATE_STYLES = {
-    "pending": "cyan",
-    "running": "bold yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "crashed": "bold red",
-    "died": "bold red",
-    "timed out": "bold red",
-    "lost": "magenta",
+#: run state → style, for dark and for light terminals.  Textual's own
+#: $success/$warning are too pale on a light background, so each palette is
+#: chosen for its background (tests/test_tui_look.py checks the contrast).
+STATE_PALETTES = {
+    "dark": {
+        "pending": "#5fd7ff",
+        "running": "bold #ffd75f",
+        "succeeded": "#5fd75f",
+        "failed": "bold #ff6b6b",
+        "crashed": "bold #ff6b6b",
+        "died": "bold #ff6b6b",
+        "timed out": "bold #ff6b6b",
+        "lost": "#e08aff",
+    },
+    "light": {
+        "pending": "#00506e",
+        "running": "bold #7a4d00",
+        "succeeded": "#145a14",
+        "failed": "bold #b00020",
+        "crashed": "bold #b00020",
+        "died": "bold #b00020",
+        "timed out": "bold #b00020",
+        "lost": "#7a1f8a",
+    },
 }
+#: the dark palette, for code that does not know the theme
+STATE_STYLES = STATE_PALETTES["dark"]
+#: yesterday's runs behind today's on the timeline: visible, but quiet
+REFERENCE_STYLES = {"dark": "#6c6c6c", "light": "#8a8a8a"}
 
 
-def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+def palette_name(dark: bool) -> str:
+    return "dark" if dark else "light"
+
+
+def state_style(state: str, dark: bool = True) -> str:
+    return STATE_PALETTES[palette_name(dark)].get(state, "")
+
+
+def state_text(state: str, dark: bool = True) -> Text:
+    return Text(state, style=state_style(state, dark))
 
 
 def args_text(args) -> str:
@@ -72,3 +100,13 @@ def value_text(value) -> str:
         return yaml.safe_dump(value, default_flow_style=False, sort_keys=False).rstrip()
     except yaml.YAMLError:  # sets and other values YAML's safe dumper does not write
         return repr(value)
+
+
+def diff_markup(lines: list[tuple[str, str]], dark: bool, indent: str = "") -> str:
+    """A change_diff as console markup: removed lines in the failure colour, added in the success colour."""
+    styles = {"-": state_style("failed", dark), "+": state_style("succeeded", dark), "@": "dim", " ": ""}
+    out = []
+    for tag, line in lines:
+        body = escape(f"{indent}{line}" if tag == "@" else f"{indent}{tag} {line}")
+        out.append(f"[{styles[tag]}]{body}[/]" if styles[tag] else body)
+    return "\n".join(out)

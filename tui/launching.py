@@ -15,6 +15,8 @@ from nowcast_db.launch_request import LaunchRefused, launch_message, request_lau
 #: the operator is waiting at the screen: give up soon and say so
 REPLY_TIMEOUT = 5.0
 GIVE_UP_AFTER = 5.0
+NEEDS_CONFIG = ("cannot launch: launching needs the system's config file (nowcast-tui CONFIG); "
+                "this nowcast-tui was started with --db alone")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class LaunchOutcome:
 
 def relaunch(config, module: str, args: list[str], host: str) -> LaunchOutcome:
     if config is None:
-        return LaunchOutcome(None, "cannot launch: nowcast-tui was started with --db, not a config file")
+        return LaunchOutcome(None, NEEDS_CONFIG)
     try:
         message = launch_message(module, args, host, source="operator")
         client = ManagerClient(config, reply_timeout=REPLY_TIMEOUT, give_up_after=GIVE_UP_AFTER)
@@ -44,3 +46,20 @@ def relaunch(config, module: str, args: list[str], host: str) -> LaunchOutcome:
     except NowcastError as err:
         return LaunchOutcome(None, f"cannot launch: {err}")
     return LaunchOutcome(run_id, f"launched as run {run_id}")
+
+
+def registered_workers(config) -> list[str]:
+    """The workers in the config's message registry, in the order written."""
+    workers = (config.get("message registry") or {}).get("workers") or {} if config is not None else {}
+    return [str(name) for name in workers] if isinstance(workers, dict) else []
+
+
+def module_of(config, worker: str) -> str | None:
+    """The module to launch a registered worker with: the one its last run
+    used, or a built-in worker's; None when neither is known."""
+    from nowcast_db.cli import resolve_worker_module
+
+    try:
+        return resolve_worker_module(config, worker)
+    except NowcastError:
+        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text, false, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -83,7 +83,14 @@ class MessageRow(Base):
     # true for a crash the manager made up for a run that died or timed out
     synthesized: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (Index("ix_messages_source_type", "source", "type"),)
+    __table_args__ = (
+        Index("ix_messages_source_type", "source", "type"),
+        # nowcast-tui's filters, newest first (migration 0006)
+        Index("ix_messages_source_id", "source", "id"),
+        Index("ix_messages_type_id", "type", "id"),
+        Index("ix_messages_errors", "id", sqlite_where=text("error IS NOT NULL"),
+              postgresql_where=text("error IS NOT NULL")),
+    )
 
 
 class WorkerRun(Base):
@@ -114,7 +121,11 @@ class WorkerRun(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_worker_runs_worker_launched_at", "worker", "launched_at"),)
+    __table_args__ = (
+        Index("ix_worker_runs_worker_launched_at", "worker", "launched_at"),
+        # nowcast-tui's worker filter, newest first (migration 0006)
+        Index("ix_worker_runs_worker_id", "worker", "id"),
+    )
 
 
 class ChecklistEntry(Base):

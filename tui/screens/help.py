@@ -9,28 +9,47 @@ from textual.widgets import Static
 
 KEYS = """\
 [b]Everywhere[/b]
-  1          Runs
-  2          Messages
-  3          Checklist
+  1 2 3 4    Runs, Messages, Checklist, Timeline (t)
+  l          launch any registered worker (asks first)
   ?          this help
+  Ctrl+P     commands, e.g. switch the theme (light/dark)
   q          quit
 
 [b]Runs[/b]
-  ↑ ↓ PgUp PgDn   move
+  ↑ ↓ PgUp PgDn   move; older runs load near the bottom
+  Ctrl+Home/End   first / last row loaded
   Enter      run detail
   r          relaunch the run (asks first)
+  /          filter: worker:NAME state:STATE (or state:bad)
+             and any words, found in worker, args or host
+
+[b]Messages[/b]
+  Enter      the message whole (payload, reply, error)
+  /          filter: worker:NAME type:TYPE errors
+             since:TIME until:TIME (2026-11-29T05:00, UTC)
 
 [b]Run detail[/b]
+  d o        details / captured output
+  /          search the output; n N next, previous
   r          relaunch this run (asks first)
   Esc        back
 
-[b]Relaunch[/b]
+[b]Checklist[/b]
+  Enter      the key's history of changes, as diffs
+  /          find keys by text
+  space      fold or unfold
+  u          read the checklist again
+
+[b]Timeline[/b]
+  ← → ↑ ↓    choose a run;  Enter  its detail
+  [ ]        day before / after;  t  today
+
+[b]Launch[/b]
   Tab        next field
   Enter      send the launch request
   Esc        close
 
-[b]Checklist[/b]
-  u          read the checklist again
+In a filter: Enter applies, an empty filter clears, Esc closes.
 """
 
 

@@ -1,70 +1,34 @@
-"""Messages: the newest messages the manager read, with the reply it sent."""
+"""Messages: every message the manager read, with the reply it sent; filtered with `/`."""
 from __future__ import annotations
 
-from rich.text import Text
-from textual import work
-from textual.app import ComposeResult
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable
 
-from nowcast_tui.data import Unreadable
-from nowcast_tui.formatting import short_time
-from nowcast_tui.widgets.system_status import SystemStatus
-
-COLUMNS = (("id", "id"), ("received", "received"), ("source", "source"), ("type", "type"),
-           ("reply", "reply"), ("run", "run"), ("error", "error"))
+from nowcast_tui.filters import parse_message_filter
+from nowcast_tui.screens.message_detail import MessageDetailScreen
+from nowcast_tui.screens.paged import PagedScreen
+from nowcast_tui.widgets.messages_table import MessagesTable
 
 
-def message_cells(message) -> tuple:
-    error = Text(message.error or "", style="red")
-    reply = Text(message.reply_type or "", style="" if message.reply_type in ("ack", "checklist cleared") else "red")
-    return (message.id, short_time(message.received_at), message.source or "(unreadable)", message.type or "",
-            reply, "" if message.run_id is None else str(message.run_id), error)
+class MessagesScreen(PagedScreen):
+    BINDINGS = [Binding("enter", "open_message", "Detail", show=True)]
+    TABLE = MessagesTable
+    TABLE_ID = "messages"
+    WHAT = "messages"
+    FILTER_HINT = "worker:NAME type:TYPE errors since:TIME until:TIME"
 
+    def parse_filter(self, text: str):
+        return parse_message_filter(text)
 
-class MessagesScreen(Screen):
-    def compose(self) -> ComposeResult:
-        yield SystemStatus()
-        yield Static("", id="problem", classes="problem")
-        yield DataTable(id="messages", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+    def read_page(self, *, before=None, after=None) -> list:
+        return self.app.history.messages_page(self.where, before=before, after=after, limit=self.page_size)
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        self.refresh_messages()
-        self.set_interval(1.0, self.refresh_messages)
+    @on(DataTable.RowSelected, "#messages")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_message()
 
-    @work(thread=True, exclusive=True, group="messages")
-    def refresh_messages(self) -> None:
-        try:
-            messages = self.app.history.messages()
-        except Unreadable as err:
-            self.app.call_from_thread(self.show_problem, str(err))
-            return
-        self.app.call_from_thread(self.show_messages, messages)
-
-    def show_problem(self, text: str) -> None:
-        problem = self.query_one("#problem", Static)
-        problem.update(f"Cannot show messages: {text}\n(retrying every second)")
-        problem.display = True
-
-    def show_messages(self, messages: list) -> None:
-        """Messages never change once recorded: only add the new ones."""
-        self.query_one("#problem", Static).display = False
-        table = self.query_one(DataTable)
-        wanted = {str(message.id) for message in messages}
-        for key in [key for key in table.rows if key.value not in wanted]:
-            table.remove_row(key)
-        new = [message for message in messages if str(message.id) not in table.rows]
-        if not new:
-            return
-        chosen = None
-        if table.row_count:
-            chosen = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        for message in new:
-            table.add_row(*message_cells(message), key=str(message.id))
-        table.sort("id", reverse=True)
-        if chosen is not None:
-            table.move_cursor(row=table.get_row_index(chosen), animate=False)
+    def action_open_message(self) -> None:
+        message = self.table.selected
+        if message is not None:
+            self.app.push_screen(MessageDetailScreen(message.id))

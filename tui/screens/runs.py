@@ -1,74 +1,49 @@
-"""Runs: the opening screen, newest runs first, live."""
+"""Runs: the opening screen, newest runs first, live, filtered with `/`."""
 from __future__ import annotations
 
-from textual import on, work
-from textual.app import ComposeResult
+from textual import on
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable
 
-from nowcast_tui.data import Unreadable
-from nowcast_tui.screens.relaunch import RelaunchModal
+from nowcast_tui.filters import parse_run_filter
+from nowcast_tui.screens.paged import PagedScreen
+from nowcast_tui.screens.relaunch import open_relaunch
 from nowcast_tui.screens.run_detail import RunDetailScreen
 from nowcast_tui.widgets.runs_table import RunsTable
-from nowcast_tui.widgets.system_status import SystemStatus
 
 
-class RunsScreen(Screen):
+class RunsScreen(PagedScreen):
     BINDINGS = [
         Binding("enter", "open_run", "Detail", show=True),
         Binding("r", "relaunch", "Relaunch"),
     ]
+    TABLE = RunsTable
+    TABLE_ID = "runs"
+    WHAT = "runs"
+    FILTER_HINT = "worker:NAME state:STATE|bad TEXT…"
 
-    def compose(self) -> ComposeResult:
-        yield SystemStatus()
-        yield Static("", id="problem", classes="problem")
-        yield RunsTable(id="runs")
-        yield Footer()
+    def parse_filter(self, text: str):
+        return parse_run_filter(text)
 
-    def on_mount(self) -> None:
-        self.runs: dict[int, object] = {}
-        self.refresh_runs()
-        self.set_interval(1.0, self.refresh_runs)
+    def read_page(self, *, before=None, after=None) -> list:
+        return self.app.history.runs_page(self.where, before=before, after=after, limit=self.page_size)
 
-    @work(thread=True, exclusive=True, group="runs")
-    def refresh_runs(self) -> None:
-        try:
-            runs = self.app.history.runs()
-        except Unreadable as err:
-            self.app.call_from_thread(self.show_problem, str(err))
-            return
-        self.app.call_from_thread(self.show_runs, runs)
+    def changed_ids(self, table: RunsTable) -> list[int]:
+        return table.open_run_ids
 
-    def show_problem(self, text: str) -> None:
-        problem = self.query_one("#problem", Static)
-        problem.update(f"Cannot show runs: {text}\n(retrying every second)")
-        problem.display = True
-
-    def show_runs(self, runs: list) -> None:
-        self.query_one("#problem", Static).display = False
-        self.runs = {run.id: run for run in runs}
-        self.query_one(RunsTable).show_runs(runs)
-
-    def _chosen_run(self):
-        run_id = self.query_one(RunsTable).selected_run_id
-        return self.runs.get(run_id) if run_id is not None else None
+    def read_changed(self, ids: list[int]) -> list:
+        return self.app.history.runs_by_id(ids) if ids else []
 
     @on(DataTable.RowSelected, "#runs")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open_run()
 
     def action_open_run(self) -> None:
-        run = self._chosen_run()
+        run = self.table.selected
         if run is not None:
             self.app.push_screen(RunDetailScreen(run.id))
 
     def action_relaunch(self) -> None:
-        run = self._chosen_run()
-        if run is None:
-            return
-        if not run.module:
-            self.notify(f"run {run.id} was not launched through the manager: no module to relaunch",
-                        severity="warning")
-            return
-        self.app.push_screen(RelaunchModal(run.module, list(run.args or []), run.host))
+        run = self.table.selected
+        if run is not None:
+            open_relaunch(self, run)
