@@ -9,13 +9,11 @@ Database errors come back as ``HistoryUnreadable`` with one line of text.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 from sqlalchemy import Engine, String, cast, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from nowcast_db.database.models import ChecklistEntry, ChecklistMutation, MessageRow, WorkerRun
-from nowcast_db.database.queries import HistoryUnreadable
+from nowcast_db.database.queries import reading
 from nowcast_tui.filters import MessageFilter, RunFilter
 
 RUN_COLUMNS = (WorkerRun.id, WorkerRun.worker, WorkerRun.module, WorkerRun.args, WorkerRun.host,
@@ -23,22 +21,6 @@ RUN_COLUMNS = (WorkerRun.id, WorkerRun.worker, WorkerRun.module, WorkerRun.args,
                WorkerRun.launched_at, WorkerRun.started_at, WorkerRun.finished_at)
 MESSAGE_COLUMNS = (MessageRow.id, MessageRow.received_at, MessageRow.source, MessageRow.type,
                    MessageRow.reply_type, MessageRow.run_id, MessageRow.error)
-
-
-def reading(function):
-    """A database error met while reading becomes one line an operator can act on."""
-
-    @functools.wraps(function)
-    def wrapper(engine: Engine, *args, **kwargs):
-        try:
-            return function(engine, *args, **kwargs)
-        except SQLAlchemyError as err:
-            where = engine.url.render_as_string(hide_password=True)
-            text = str(getattr(err, "orig", None) or err).strip().splitlines()
-            raise HistoryUnreadable(f"{where}: cannot read the history database: "
-                                    f"{text[0] if text else type(err).__name__}") from None
-
-    return wrapper
 
 
 def _like(text: str) -> str:

@@ -93,7 +93,7 @@ def _one_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-def _reading(function):
+def reading(function):
     """Turn a database error met while reading into a one-line HistoryUnreadable."""
 
     @functools.wraps(function)
@@ -117,7 +117,7 @@ def _window(column, since, until):
     return conditions
 
 
-@_reading
+@reading
 def worker_messages(engine: Engine, until: dt.datetime | None = None) -> list:
     """Every message a worker sent that the manager read (not malformed ones,
     not launch requests), in the order the manager decided them, received
@@ -132,7 +132,7 @@ def worker_messages(engine: Engine, until: dt.datetime | None = None) -> list:
         return list(connection.execute(query))
 
 
-@_reading
+@reading
 def manager_launches(engine: Engine, since: dt.datetime | None = None, until: dt.datetime | None = None) -> list:
     """Launches the manager decided from ``after_`` functions, made between
     ``since`` and ``until``, in order.  ``triggered_by`` is the message whose
@@ -147,7 +147,7 @@ def manager_launches(engine: Engine, since: dt.datetime | None = None, until: dt
         return list(connection.execute(query))
 
 
-@_reading
+@reading
 def checklist_mutations(engine: Engine, before: dt.datetime | None = None, through: dt.datetime | None = None,
                         *, key: str | None = None, source: str | None = None, since: dt.datetime | None = None,
                         limit: int | None = None, without_message: bool = False) -> list:
@@ -182,14 +182,14 @@ def _oldest_first(engine: Engine, query, id_column, limit: int | None) -> list:
     return rows[::-1] if limit else rows
 
 
-@_reading
+@reading
 def current_checklist(engine: Engine) -> dict:
     with engine.connect() as connection:
         entry = ChecklistEntry
         return {row.key: row.value for row in connection.execute(select(entry.key, entry.value).order_by(entry.key))}
 
 
-@_reading
+@reading
 def run_rows(engine: Engine, *, worker: str | None = None, state: str | None = None,
              since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int | None = None) -> list:
     """Worker runs launched between ``since`` and ``until``, oldest first
@@ -205,7 +205,7 @@ def run_rows(engine: Engine, *, worker: str | None = None, state: str | None = N
     return _oldest_first(engine, query, r.id, limit)
 
 
-@_reading
+@reading
 def message_rows(engine: Engine, *, source: str | None = None, since: dt.datetime | None = None,
                  until: dt.datetime | None = None, limit: int | None = None) -> list:
     """Messages received between ``since`` and ``until``, oldest first
@@ -221,7 +221,7 @@ def message_rows(engine: Engine, *, source: str | None = None, since: dt.datetim
 CHAIN_LIMIT = 10_000  # steps followed at most, against a cycle written by hand
 
 
-@_reading
+@reading
 def run_chain(engine: Engine, run_id: int) -> list[tuple]:
     """The runs that led to ``run_id``, first run first: each as (run row,
     the message that triggered it or None).  Followed through
@@ -265,7 +265,7 @@ def open_history_for_watching(url: str, busy_seconds: float = TUI_BUSY_SECONDS) 
     return open_history(url, busy_timeout=busy_seconds)
 
 
-@_reading
+@reading
 def system_status(engine: Engine, day_start: dt.datetime) -> dict:
     """What the TUI header shows: the manager's heartbeat (value and when it
     was written), the open runs, and the runs that ended badly since
@@ -289,24 +289,7 @@ _RUN_COLUMNS = (WorkerRun.id, WorkerRun.worker, WorkerRun.module, WorkerRun.args
                 WorkerRun.output_path)
 
 
-@_reading
-def newest_runs(engine: Engine, limit: int = 200) -> list:
-    """The newest ``limit`` runs, newest first (one page of the Runs screen)."""
-    with engine.connect() as connection:
-        return list(connection.execute(select(*_RUN_COLUMNS).order_by(WorkerRun.id.desc()).limit(limit)))
-
-
-@_reading
-def newest_messages(engine: Engine, limit: int = 200) -> list:
-    """The newest ``limit`` messages, newest first (one page of the Messages screen)."""
-    m = MessageRow
-    query = select(m.id, m.received_at, m.source, m.type, m.payload, m.reply_type, m.reply_payload, m.run_id,
-                   m.error, m.raw).order_by(m.id.desc()).limit(limit)
-    with engine.connect() as connection:
-        return list(connection.execute(query))
-
-
-@_reading
+@reading
 def run_output_of(engine: Engine, run_id: int):
     """A run's worker, state, who launched it and its output file (None: no such run)."""
     r = WorkerRun
@@ -315,7 +298,7 @@ def run_output_of(engine: Engine, run_id: int):
                                   .where(r.id == run_id)).first()
 
 
-@_reading
+@reading
 def run_detail(engine: Engine, run_id: int) -> dict | None:
     """Everything the Run detail screen shows, read in one transaction so it
     is consistent: the run, its messages, the checklist changes they caused,
@@ -343,7 +326,7 @@ def run_detail(engine: Engine, run_id: int) -> dict | None:
     return {"run": run, "messages": messages, "mutations": mutations, "trigger": trigger, "triggered": triggered}
 
 
-@_reading
+@reading
 def health(engine: Engine, since: dt.datetime) -> dict:
     """What `nowcast status` reports: the heartbeat, runs open now, runs that
     ended badly since ``since`` by state, each worker's last success, and the
