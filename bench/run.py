@@ -6,7 +6,10 @@ manager with durable commits, launch latency and manager memory.
 
 The floor is the same broker with a responder that does no work; the manager
 runs the toy system's registry with an after_ function returning [], every
-message committed (SQLite WAL, synchronous=FULL) before its reply.
+message committed (SQLite WAL, synchronous=FULL) before its reply.  Then the
+manager's cost by batch size (profile_batches.py), replay speed, nowcast-tui
+on a generated history of 1,000,000 messages (make_big_db.py, tui_speed.py)
+and readers beside the manager on PostgreSQL (pg_concurrency.py).
 """
 from __future__ import annotations
 
@@ -236,6 +239,17 @@ def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
         system.stop()
 
 
+def measure_tui(runs: int, messages: int) -> str:
+    """nowcast-tui against a generated history (bench/make_big_db.py, bench/tui_speed.py)."""
+    import make_big_db  # bench/, beside this file
+    import tui_speed
+
+    with tempfile.TemporaryDirectory(prefix="nowcast-bench-tui-") as tmp:
+        path = Path(tmp) / "big.sqlite"
+        make_big_db.write(path, runs, messages)
+        return tui_speed.tui_section(path)
+
+
 def measure_batches(messages: int) -> str:
     """bench/profile_batches.py's table: the manager's cost per message by batch size, in-process."""
     return subprocess.run([sys.executable, str(BENCH_DIR / "profile_batches.py"), "--messages", str(messages)],
@@ -319,12 +333,16 @@ def main() -> None:
     parser.add_argument("--memory-messages", type=int, default=100_000)
     parser.add_argument("--launches", type=int, default=30)
     parser.add_argument("--replay-messages", type=int, default=100_000)
+    parser.add_argument("--tui-runs", type=int, default=200_000)
+    parser.add_argument("--tui-messages", type=int, default=1_000_000)
+    parser.add_argument("--no-postgresql", action="store_true",
+                        help="leave out the PostgreSQL concurrency section (bench/pg_concurrency.py)")
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     parser.add_argument("--output", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md")
     args = parser.parse_args()
     if args.quick:
         args.messages, args.memory_messages, args.launches, args.replay_messages = 300, 2000, 5, 2000
-        args.rounds = 1
+        args.rounds, args.tui_runs, args.tui_messages = 1, 2000, 10_000
     with tempfile.TemporaryDirectory(prefix="nowcast-bench-") as tmp:
         directory = Path(tmp)
         floor, manager = measure_messages(directory, args.messages, args.rounds)
@@ -332,8 +350,13 @@ def main() -> None:
         memory = measure_memory(directory, args.memory_messages)
     replay = replay_speed.measure(args.replay_messages)
     batches = measure_batches(400 if args.quick else 4000)
+    sections = [measure_tui(args.tui_runs, args.tui_messages)]
+    if not args.no_postgresql:
+        import pg_concurrency  # bench/, beside this file
+
+        sections.append(pg_concurrency.pg_section(messages=100 if args.quick else 1000))
     print(write_report(args.output, floor, manager, launch, memory, replay,
-                       "python bench/run.py " + " ".join(sys.argv[1:]), batches))
+                       "python bench/run.py " + " ".join(sys.argv[1:]), batches, sections))
 
 
 if __name__ == "__main__":
