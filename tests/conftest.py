@@ -1,7 +1,15 @@
-"""Shared fixtures: a toy nowcast system on free loopback ports, run as real processes."""
+"""Shared fixtures: a toy nowcast system on free loopback ports, run as real processes.
+
+A test decorated with ``@both_backends`` runs twice: with the toy system's
+history in SQLite (the default, beside the checklist file) and in a fresh
+PostgreSQL database (``[postgresql]`` in its id, marked ``postgresql``: select
+with ``-m postgresql``, leave out with ``-m 'not postgresql'``).  See pg.py for
+where that database comes from and how the cases are skipped without a server.
+"""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import signal
@@ -13,11 +21,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 import yaml
 import zmq
 
+import pg
 from nowcast_db.demo import free_ports
 from nowcast_db.toy import write_toy_system
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+#: run a test that uses the toy system (or ``database_url``) on SQLite and on PostgreSQL
+both_backends = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+#: run it on PostgreSQL only (what is particular to PostgreSQL)
+only_postgresql = pytest.mark.parametrize("backend", BACKENDS[1:], indirect=True)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgresql: the PostgreSQL case of a test run on both backends "
+                                       "(-m postgresql runs only those, -m 'not postgresql' leaves them out)")
+
+
+def pytest_report_header(config):
+    reason = pg.unavailable()
+    return f"PostgreSQL cases: {'skipped, ' + reason if reason else 'in fresh databases on ' + pg.shown(pg.ADMIN_URL)}"
+
+
+def _not_there_yet(err: Exception) -> bool:
+    """A table the manager has not created yet (PostgreSQL's undefined_table)."""
+    return getattr(getattr(err, "orig", None), "sqlstate", None) == "42P01"
 
 
 def wait_until(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -27,6 +58,10 @@ def wait_until(condition, timeout: float = 20.0, interval: float = 0.05, what: s
             result = condition()
         except (sqlite3.OperationalError, FileNotFoundError):
             result = None
+        except sqlalchemy.exc.ProgrammingError as err:
+            if not _not_there_yet(err):
+                raise
+            result = None
         if result:
             return result
         time.sleep(interval)
@@ -35,13 +70,16 @@ def wait_until(condition, timeout: float = 20.0, interval: float = 0.05, what: s
 
 @dataclass
 class ToySystem:
-    """A toy system's folder, its config and the processes started for it."""
+    """A toy system's folder, its config, its history database and the processes started for it."""
 
     directory: Path
     manager_port: int
     workers_port: int
     env: dict
+    #: the history: the SQLite file beside the checklist (the config names none), or a PostgreSQL database
+    database_url: str = ""
     processes: dict = field(default_factory=dict)
+    _engine: sqlalchemy.Engine | None = field(default=None, repr=False)
 
     @property
     def config_file(self) -> Path:
@@ -49,7 +87,12 @@ class ToySystem:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite history file (SQLite only)."""
         return self.directory / "nowcast.sqlite"
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
 
     def edit_config(self, change) -> None:
         """Load nowcast.yaml, let ``change(dict)`` edit it, write it back."""
@@ -113,44 +156,134 @@ class ToySystem:
 
     def stop_all(self) -> None:
         """Let workers the manager launched finish, then stop every process."""
-        if self.db_path.exists() and "manager" in self.processes:
+        if "manager" in self.processes and self.has_history():
             try:
+                # a run that died under an earlier manager has no exit status to wait for
                 wait_until(lambda: self.sql(
-                    "SELECT count(*) FROM worker_runs WHERE "
-                    "state = 'pending' OR (pid IS NOT NULL AND exit_code IS NULL)") == [(0,)],
+                    "SELECT count(*) FROM worker_runs WHERE state = 'pending' "
+                    "OR (pid IS NOT NULL AND exit_code IS NULL AND state <> 'died')") == [(0,)],
                     timeout=15, what="launched workers to finish")
             except AssertionError:
                 pass  # the test has already passed or failed; stop everything regardless
         for name in list(self.processes):
             self.stop(name)
 
+    def has_history(self) -> bool:
+        """Whether the history tables are there (the manager, or `nowcast db upgrade`, made them)."""
+        if self.backend == "sqlite":
+            return self.db_path.exists()
+        return self.sql("SELECT to_regclass('worker_runs') IS NOT NULL") == [(True,)]
+
     def log(self, name: str) -> str:
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
     def sql(self, query: str, params=()) -> list[tuple]:
-        """Read the real database with plain SQL, as an operator would."""
-        connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
-        try:
-            return connection.execute(query, params).fetchall()
-        finally:
-            connection.close()
+        """Read the real database with plain SQL, as an operator would.
+
+        ``?`` marks a parameter on both backends.  On PostgreSQL, times come
+        back as SQLite writes them (naive UTC text, ``YYYY-MM-DD
+        HH:MM:SS.ffffff``; a date as ``YYYY-MM-DD``) so that assertions and
+        times passed back in read the same on both; JSON comes back decoded
+        (use ``json_field`` and ``json_text`` to read JSON the same way on both)."""
+        if self.backend == "sqlite":
+            connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+            try:
+                return connection.execute(query, params).fetchall()
+            finally:
+                connection.close()
+        with self.engine().connect() as connection:
+            rows = connection.exec_driver_sql(_driver_sql(query), tuple(params)).fetchall()
+        return [tuple(_as_sqlite_writes_it(value) for value in row) for row in rows]
+
+    def execute(self, *statements: str) -> None:
+        """Change the database by hand, in one transaction (what a test does to simulate a crash or a full disk)."""
+        if self.backend == "sqlite":
+            connection = sqlite3.connect(self.db_path)
+            try:
+                with connection:
+                    for statement in statements:
+                        connection.execute(statement)
+            finally:
+                connection.close()
+            return
+        with self.engine().begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(_driver_sql(statement), ())
+
+    def engine(self) -> sqlalchemy.Engine:
+        """An engine on the PostgreSQL history, for the test's own reads."""
+        if self._engine is None:
+            self._engine = sqlalchemy.create_engine(self.database_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def json_field(self, column: str, key: str) -> str:
+        """SQL for one key of a JSON object column, as a plain value (a number, a string, true/false or NULL)."""
+        if self.backend == "sqlite":
+            return f"json_extract({column}, '$.\"{key}\"')"
+        return f"({column} -> '{key}')"
+
+    def json_text(self, column: str) -> str:
+        """SQL for a JSON column as JSON text (compare it decoded: the spacing and key order differ)."""
+        return f"json({column})" if self.backend == "sqlite" else f"CAST({column} AS text)"
 
     def heartbeat_pid(self) -> int | None:
-        rows = self.sql("SELECT json_extract(value, '$.pid') FROM manager_state WHERE name = 'heartbeat'")
+        rows = self.sql(f"SELECT {self.json_field('value', 'pid')} FROM manager_state WHERE name = 'heartbeat'")
         return rows[0][0] if rows else None
 
 
+def _driver_sql(query: str) -> str:
+    """A query written with ``?`` parameters, for psycopg (``%s``, a literal ``%`` doubled)."""
+    return query.replace("%", "%%").replace("?", "%s")
+
+
+def _as_sqlite_writes_it(value):
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 @pytest.fixture
-def toy(tmp_path) -> ToySystem:
+def backend(request) -> str:
+    """The database the test's history goes to: "sqlite", unless the test is parametrized with both_backends."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(backend, tmp_path) -> str:
+    """An empty history database: a SQLite file in the test's folder, or a fresh PostgreSQL database
+    (dropped after the test, whatever its outcome)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nowcast.sqlite'}"
+        return
+    with pg.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def toy(tmp_path, backend, database_url) -> ToySystem:
     manager_port, workers_port = free_ports(2)
     write_toy_system(tmp_path, manager_port, workers_port)
     env = dict(os.environ, NOWCAST_ENV=sys.prefix, NOWCAST_LOGS=str(tmp_path),
                NOWCAST_YAML=str(tmp_path / "nowcast.yaml"))
     env.pop("NOWCAST_RUN_ID", None)
-    system = ToySystem(tmp_path, manager_port, workers_port, env)
-    yield system
-    system.stop_all()
+    system = ToySystem(tmp_path, manager_port, workers_port, env, database_url)
+    if backend != "sqlite":
+        system.edit_config(lambda config: config.update({"database url": database_url}))
+    try:
+        yield system
+    finally:
+        try:
+            system.stop_all()
+        finally:
+            system.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ are recorded as such and handled as that worker's crash."""
 import os
 import signal
 
-from conftest import raw_message, wait_until
+from conftest import both_backends, raw_message, wait_until
 
 CRASH_LAUNCHES_AWAKEN = '''
 from nowcast_db import NextWorker
@@ -22,6 +22,7 @@ def launch_long_sleep(toy) -> int:
     return reply["payload"]["run id"]
 
 
+@both_backends
 def test_worker_killed_with_sigkill_is_died_and_its_crash_branch_runs(toy):
     toy.write_next_workers(CRASH_LAUNCHES_AWAKEN)
     toy.start_system()
@@ -33,12 +34,15 @@ def test_worker_killed_with_sigkill_is_died_and_its_crash_branch_runs(toy):
     wait_until(lambda: toy.sql("SELECT state, exit_code FROM worker_runs WHERE id = ?", (run_id,))
                == [("died", -9)], timeout=10, what="died recorded")
     assert "killed by signal 9" in toy.sql("SELECT reason FROM worker_runs WHERE id = ?", (run_id,))[0][0]
-    crash = toy.sql("SELECT id, type, synthesized FROM messages WHERE run_id = ?", (run_id,))
+    # the crash made up for it is recorded in the manager's next transaction
+    crash = wait_until(lambda: toy.sql("SELECT id, type, synthesized FROM messages WHERE run_id = ?", (run_id,)),
+                       timeout=10, what="the synthesized crash message")
     assert [(row[1], row[2]) for row in crash] == [("crash", 1)]
     wait_until(lambda: toy.sql("SELECT triggered_by, state FROM worker_runs WHERE worker = 'awaken'")
                == [(crash[0][0], "succeeded")], what="awaken launched by the crash branch")
 
 
+@both_backends
 def test_worker_past_its_time_limit_is_terminated_and_timed_out(toy):
     toy.write_next_workers(CRASH_LAUNCHES_AWAKEN)
     toy.edit_config(lambda config: config["message registry"]["workers"]["sleep"].update({"time limit": "1s"}))
@@ -48,7 +52,8 @@ def test_worker_past_its_time_limit_is_terminated_and_timed_out(toy):
                == [("timed out", 143)], timeout=15, what="timed out recorded")
     reason = toy.sql("SELECT reason FROM worker_runs WHERE id = ?", (run_id,))[0][0]
     assert reason == "ran longer than its time limit (1s); terminated"
-    assert toy.sql("SELECT type, synthesized FROM messages WHERE run_id = ?", (run_id,)) == [("crash", 1)]
+    wait_until(lambda: toy.sql("SELECT type, synthesized FROM messages WHERE run_id = ?", (run_id,)) == [("crash", 1)],
+               timeout=10, what="the synthesized crash message")
     wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE worker = 'awaken'") == [("succeeded",)],
                what="awaken launched by the crash branch")
 

@@ -1,12 +1,14 @@
 """The toy system run as real processes: broker, manager and workers on free ports."""
+import json
 import subprocess
 import sys
 
 import pytest
 
-from conftest import wait_until
+from conftest import both_backends, wait_until
 
 
+@both_backends
 def test_sleep_then_awaken_both_succeed_and_are_recorded(running_toy):
     toy = running_toy
     result = toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
@@ -22,11 +24,13 @@ def test_sleep_then_awaken_both_succeed_and_are_recorded(running_toy):
     sleep_message = toy.sql("SELECT id FROM messages WHERE source = 'sleep' AND type = 'success'")[0][0]
     assert runs[1][6] == sleep_message
 
-    assert toy.sql("SELECT key, json_extract(value, '$.\"sleep time\"') FROM checklist WHERE key = 'sleepyhead'") \
+    assert toy.sql(f"SELECT key, {toy.json_field('value', 'sleep time')} FROM checklist WHERE key = 'sleepyhead'") \
         == [("sleepyhead", 0)]
-    assert toy.sql("SELECT key, json(value) FROM checklist WHERE key = 'awake'") == [("awake", '{"awoke":true}')]
-    mutations = toy.sql("SELECT key, operation, before, json(after) FROM checklist_mutations ORDER BY id")
-    assert mutations == [("sleepyhead", "set", None, '{"sleep time":0}'), ("awake", "set", None, '{"awoke":true}')]
+    assert [json.loads(value) for value, in toy.sql(f"SELECT {toy.json_text('value')} FROM checklist "
+                                                     "WHERE key = 'awake'")] == [{"awoke": True}]
+    mutations = toy.sql(f"SELECT key, operation, before, {toy.json_text('after')} FROM checklist_mutations ORDER BY id")
+    assert [(key, operation, before, json.loads(after)) for key, operation, before, after in mutations] == [
+        ("sleepyhead", "set", None, {"sleep time": 0}), ("awake", "set", None, {"awoke": True})]
     messages = toy.sql("SELECT source, type, reply_type, run_id, error FROM messages ORDER BY id")
     assert messages == [("sleep", "success", "ack", 1, None), ("awaken", "success", "ack", 2, None)]
     manager_log = toy.log("manager")
@@ -96,6 +100,7 @@ def flaky_system(toy):
     return toy
 
 
+@both_backends
 @pytest.mark.parametrize("mode, state, final_type, exit_code", [
     ("ok", "succeeded", "success", 0),
     ("fail", "failed", "failure", 1),
@@ -121,6 +126,7 @@ def test_payload_holding_a_path_fails_in_the_worker_with_a_clear_error(flaky_sys
     assert flaky_system.sql("SELECT state FROM worker_runs") == [("crashed",)]
 
 
+@both_backends
 def test_next_worker_launch_runs_a_worker_directly_and_it_is_recorded_as_external(running_toy):
     toy = running_toy
     script = ("from nowcast_db import Config, NextWorker; "
@@ -130,6 +136,7 @@ def test_next_worker_launch_runs_a_worker_directly_and_it_is_recorded_as_externa
                == [("external", "succeeded")], what="directly launched sleep run")
 
 
+@both_backends
 def test_manager_launched_worker_reports_with_its_run_id(running_toy):
     toy = running_toy
     toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
@@ -137,5 +144,7 @@ def test_manager_launched_worker_reports_with_its_run_id(running_toy):
                what="awaken reaped")
     awaken_run = toy.sql("SELECT id FROM worker_runs WHERE worker = 'awaken'")[0][0]
     assert toy.sql("SELECT run_id FROM messages WHERE source = 'awaken'") == [(awaken_run,)]
-    assert toy.sql("SELECT pid IS NOT NULL, started_at IS NOT NULL, json(command) FROM worker_runs "
-                   "WHERE worker = 'awaken'")[0][:2] == (1, 1)
+    pid_known, started_known, command = toy.sql(f"SELECT pid IS NOT NULL, started_at IS NOT NULL, "
+                                                f"{toy.json_text('command')} FROM worker_runs WHERE worker = 'awaken'")[0]
+    assert (pid_known, started_known) == (1, 1)
+    assert json.loads(command)[1:] == ["-m", "nowcast_db.workers.awaken", str(toy.config_file)]

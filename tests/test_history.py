@@ -12,7 +12,9 @@ import pytest
 import yaml
 from alembic import command
 
-from conftest import raw_message, wait_until
+from sqlalchemy import inspect
+
+from conftest import both_backends, raw_message, wait_until
 from nowcast_db.database import make_engine, upgrade
 from nowcast_db.database.migrate import alembic_config, current_revision
 
@@ -44,7 +46,7 @@ def one_line_error(result, *fragments):
 
 def checklist_table(toy) -> dict:
     """The checklist the manager holds, read from its table with plain SQL."""
-    return {key: json.loads(value) for key, value in toy.sql("SELECT key, json(value) FROM checklist")}
+    return {key: json.loads(value) for key, value in toy.sql(f"SELECT key, {toy.json_text('value')} FROM checklist")}
 
 
 def sleep_then_awaken(toy, awaken_runs=1):
@@ -64,6 +66,7 @@ def ran_toy(running_toy):
 
 # --- nowcast checklist --at ----------------------------------------------------------
 
+@both_backends
 def test_checklist_at_a_time_is_the_checklist_the_manager_held_then(running_toy):
     toy = running_toy
     sleep_then_awaken(toy)
@@ -96,7 +99,7 @@ def test_checklist_at_a_time_is_the_checklist_the_manager_held_then(running_toy)
 
     # the checklist_history view answers the same question in SQL
     at = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-    rows = toy.sql("SELECT key, json(value) FROM checklist_history WHERE operation <> 'clear' "
+    rows = toy.sql(f"SELECT key, {toy.json_text('value')} FROM checklist_history WHERE operation <> 'clear' "
                    "AND valid_from <= ? AND (valid_until IS NULL OR valid_until > ?)", (at, at))
     assert {key: json.loads(value) for key, value in rows} == held
 
@@ -110,6 +113,7 @@ def test_checklist_errors_are_one_line(toy, tmp_path):
 
 # --- nowcast history -------------------------------------------------------------------
 
+@both_backends
 def test_history_runs_in_the_three_formats(ran_toy):
     toy = ran_toy
     table = history(toy, "runs")
@@ -138,6 +142,7 @@ def test_history_runs_in_the_three_formats(ran_toy):
     assert rows[1]["args"] == "[]" and rows[0]["exit code"] == ""
 
 
+@both_backends
 def test_history_filters(ran_toy):
     toy = ran_toy
 
@@ -158,6 +163,7 @@ def test_history_filters(ran_toy):
     assert ids("--state", "failed") == []
 
 
+@both_backends
 def test_history_messages_and_checklist_changes(ran_toy):
     toy = ran_toy
     messages = [json.loads(line) for line in history(toy, "messages", "--format", "jsonl").stdout.splitlines()]
@@ -179,6 +185,7 @@ def test_history_messages_and_checklist_changes(ran_toy):
     assert {json.loads(line)["key"] for line in by_worker} == {"sleepyhead"}
 
 
+@both_backends
 def test_history_chain_follows_sleep_to_awaken(ran_toy):
     toy = ran_toy
     second_awaken = toy.sql("SELECT id, triggered_by FROM worker_runs WHERE worker = 'awaken' ORDER BY id")[1]
@@ -206,6 +213,7 @@ def test_history_errors_are_one_line(ran_toy):
 
 # --- the audit views -----------------------------------------------------------------
 
+@both_backends
 def test_views_answer_operators_questions_after_a_real_run(ran_toy):
     toy = ran_toy
     assert raw_message(toy.workers_port, {"source": "sleep", "type": "crash"})["type"] == "ack"
@@ -229,13 +237,13 @@ def test_views_answer_operators_questions_after_a_real_run(ran_toy):
         ("sleepyhead", 0), ("awake", 0), ("sleepyhead", 1), ("awake", 1)]
 
 
-def test_views_come_and_go_with_migration_0003(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", writer=True)
+@both_backends
+def test_views_come_and_go_with_migration_0003(database_url):
+    engine = make_engine(database_url, writer=True)
 
     def views():
         with engine.connect() as connection:
-            return [row[0] for row in connection.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")]
+            return sorted(inspect(connection).get_view_names())
 
     upgrade(engine, "0003")
     assert (current_revision(engine), views()) == ("0003", VIEWS)
@@ -246,3 +254,4 @@ def test_views_come_and_go_with_migration_0003(tmp_path):
     assert (current_revision(engine), views()) == ("0002", [])
     upgrade(engine)
     assert views() == VIEWS
+    engine.dispose()

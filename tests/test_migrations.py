@@ -2,7 +2,9 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
 
+from conftest import both_backends
 from nowcast_db.database import make_engine, upgrade
 from nowcast_db.database.migrate import alembic_config, current_revision
 from nowcast_db.database.models import Base
@@ -13,22 +15,26 @@ def test_single_migration_head(tmp_path):
     assert len(ScriptDirectory.from_config(alembic_config(engine)).get_heads()) == 1
 
 
-def test_upgrade_from_empty_then_models_and_migrations_agree(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", writer=True)
+@both_backends
+def test_upgrade_from_empty_then_models_and_migrations_agree(database_url):
+    engine = make_engine(database_url, writer=True)
     upgrade(engine)
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     assert current_revision(engine) == head
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
     assert differences == []
 
 
-def test_upgrade_twice_is_harmless(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", writer=True)
+@both_backends
+def test_upgrade_twice_is_harmless(database_url):
+    engine = make_engine(database_url, writer=True)
     upgrade(engine)
     upgrade(engine)
     with engine.connect() as connection:
-        tables = {row[0] for row in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
     assert {"messages", "worker_runs", "checklist", "checklist_mutations", "manager_state"} <= tables
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 import yaml
-from conftest import raw_message, wait_until
+from conftest import both_backends, raw_message, wait_until
 
 NOWCAST = [sys.executable, "-m", "nowcast_db.cli"]
 
@@ -65,6 +65,7 @@ class Sender(threading.Thread):
             n += 1
 
 
+@both_backends
 def test_prune_while_the_manager_records_keeps_everything_newer_and_the_checklist(toy):
     toy.register_need("sleep", "awaken")
     toy.start_system()
@@ -124,7 +125,7 @@ def test_prune_while_the_manager_records_keeps_everything_newer_and_the_checklis
     assert set(sender.acked) <= present
     assert {row[0] for row in newer_before} <= present
     # old rows are gone but for what is still needed
-    old = toy.sql("SELECT source, type, json_extract(payload, '$.n') FROM messages WHERE received_at < ? "
+    old = toy.sql(f"SELECT source, type, {toy.json_field('payload', 'n')} FROM messages WHERE received_at < ? "
                   "ORDER BY id", (sql_time(cutoff),))
     # the newest sleepyhead change's message (also the checklist's), the newest awake change's, the open run's
     assert old == [("awaken", "success", 14), ("sleep", "failure", None), ("sleep", "need", None)]
@@ -156,6 +157,7 @@ def test_prune_errors_are_one_line_with_status_2(toy):
                            "--db", f"sqlite:///{toy.directory / 'junk.sqlite'}"), "cannot read")
 
 
+@both_backends
 def test_prune_of_an_empty_history_removes_nothing(toy):
     upgraded = nowcast(toy, "db", "upgrade", str(toy.config_file))
     assert upgraded.returncode == 0, upgraded.stderr

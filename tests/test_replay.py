@@ -10,7 +10,7 @@ import yaml
 
 import pytest
 
-from conftest import raw_message, wait_until
+from conftest import both_backends, raw_message, wait_until
 from nowcast_db.replay import ReplayError, run_scenario
 
 NOWCAST = [sys.executable, "-m", "nowcast_db.cli"]
@@ -69,6 +69,7 @@ def sleep_messages(toy):
 
 # --- replaying recorded history ---------------------------------------------------
 
+@both_backends
 def test_replay_of_a_recorded_toy_run_matches(recorded_toy):
     messages = recorded_toy.sql("SELECT count(*) FROM messages")[0][0]
     assert messages == 6  # sleep, awaken, clear checklist, clear_checklist success, sleep, awaken
@@ -81,6 +82,7 @@ def test_replay_of_a_recorded_toy_run_matches(recorded_toy):
     assert "launches now" not in result.stdout
 
 
+@both_backends
 def test_replay_with_changed_next_workers_names_the_message_and_both_launch_lists(recorded_toy):
     changed = recorded_toy.directory / "changed_next_workers.py"
     changed.write_text((recorded_toy.directory / "next_workers.py").read_text().replace(
@@ -105,6 +107,7 @@ def test_replay_with_changed_next_workers_names_the_message_and_both_launch_list
     assert difference["reply now"] == difference["reply then"] == "ack"
 
 
+@both_backends
 def test_replay_since_and_until_choose_the_messages_compared(recorded_toy):
     changed = recorded_toy.directory / "changed.py"
     changed.write_text((recorded_toy.directory / "next_workers.py").read_text().replace(
@@ -145,6 +148,7 @@ def after_awaken(msg, config, checklist):
 '''
 
 
+@both_backends
 def test_replay_follows_a_manager_restart_with_ignore_checklist(toy):
     """The checklist emptied by --ignore-checklist (no message caused it) is
     emptied at the same point in the replay, so a checklist-dependent
@@ -180,6 +184,7 @@ def after_awaken(msg, config, checklist):
 '''
 
 
+@both_backends
 def test_held_launch_is_compared_under_the_message_that_decided_it(toy):
     toy.write_next_workers(RACE)
     toy.start_system()

@@ -3,7 +3,7 @@ import json
 import subprocess
 import sys
 
-from conftest import raw_message, wait_until
+from conftest import both_backends, raw_message, wait_until
 
 
 def status(toy, *args):
@@ -11,6 +11,7 @@ def status(toy, *args):
                           capture_output=True, text=True, env=toy.env, timeout=60)
 
 
+@both_backends
 def test_healthy_system_exits_0(running_toy):
     toy = running_toy
     toy.run_worker("nowcast_db.workers.sleep", "--sleep-time", "0")
@@ -23,6 +24,7 @@ def test_healthy_system_exits_0(running_toy):
     assert report["exit"] == 0 and set(report["last success"]) == {"sleep", "awaken"}
 
 
+@both_backends
 def test_failure_in_the_last_day_is_degraded_exit_1(running_toy):
     toy = running_toy
     raw_message(toy.workers_port, {"source": "sleep", "type": "failure", "payload": None})
