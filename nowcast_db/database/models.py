@@ -52,7 +52,7 @@ class Value(TypeDecorator):
         return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value, dialect):
-        return values.encode(value)
+        return values.encode_value(value)
 
     def process_result_value(self, value, dialect):
         return values.decode(value)

@@ -74,6 +74,10 @@ def open_history(url: str, busy_timeout: float = 30.0) -> Engine:
     engine = None
     try:
         engine = make_engine(url, busy_timeout=busy_timeout)
+        if engine.dialect.name == "postgresql":
+            # one snapshot per read transaction, as SQLite's WAL readers have: a screen that reads a run,
+            # then its messages, never sees the manager's commit in between in one and not the other
+            engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
     except Exception as err:  # a driver that is not installed, a refused connection, not a database file

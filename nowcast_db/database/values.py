@@ -7,6 +7,14 @@ payloads); anything else becomes a one-key object whose key starts with ``$``.
 A mapping that itself has a key starting with ``$`` is stored as ``$map`` so
 the two can never be confused.  A string holding a NUL character (which
 PostgreSQL's JSONB cannot store) becomes ``{"$str": [the parts between the NULs]}``.
+
+Numbers the databases would change are tagged too: a float written with an
+exponent (``1e+16``, which JSONB keeps as the integer 10000000000000000) or
+negative zero is ``{"$float": "1e+16"}``; and, as a whole value (SQLite's JSON
+column has NUMERIC affinity, so a bare ``1.0`` would be stored as the integer
+1 and a bare integer beyond 64 bits as a float), an integral float is
+``{"$float": "1.0"}`` and such an integer ``{"$int": "1180591620717411303424"}``.
+Use ``encode_value`` for a whole value, ``encode`` for the parts.
 """
 from __future__ import annotations
 
@@ -15,7 +23,8 @@ import datetime as dt
 import math
 from typing import Any
 
-_TAGS = ("$date", "$datetime", "$bytes", "$set", "$map", "$float", "$str")
+_TAGS = ("$date", "$datetime", "$bytes", "$set", "$map", "$float", "$str", "$int")
+INT64 = range(-2**63, 2**63)
 NUL = "\x00"
 
 
@@ -27,7 +36,9 @@ def encode(value: Any) -> Any:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": repr(value)}
+        text = repr(value)
+        plain = math.isfinite(value) and "e" not in text and text != "-0.0"
+        return value if plain else {"$float": text}
     if isinstance(value, dt.datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, dt.date):
@@ -43,6 +54,16 @@ def encode(value: Any) -> Any:
             return {key: encode(item) for key, item in value.items()}
         return {"$map": [[encode(key), encode(item)] for key, item in value.items()]}
     raise TypeError(f"cannot store a {type(value).__name__} value")
+
+
+def encode_value(value: Any) -> Any:
+    """``encode`` for a whole value (a column's), bare numbers included."""
+    encoded = encode(value)
+    if isinstance(encoded, float) and encoded.is_integer():
+        return {"$float": repr(encoded)}
+    if isinstance(encoded, int) and not isinstance(encoded, bool) and encoded not in INT64:
+        return {"$int": str(encoded)}
+    return encoded
 
 
 def decode(value: Any) -> Any:
@@ -70,6 +91,8 @@ def _decode_tagged(tag: str, inner: Any) -> Any:
         return float(inner)
     if tag == "$str":
         return NUL.join(inner)
+    if tag == "$int":
+        return int(inner)
     return {_hashable(decode(key)): decode(item) for key, item in inner}
 
 
