@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nowcast_db import output_capture
-
 from nowcast_db.errors import NowcastError
 
 RUN_ID_ENV = "NOWCAST_RUN_ID"
@@ -93,14 +92,15 @@ def start(command: list[str], run_id: int | None = None,
         return _popen(command, env), None
     try:
         output.path.parent.mkdir(parents=True, exist_ok=True)
+        output_file = os.open(output.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o664)
     except OSError as err:
-        raise LaunchError(f"cannot create the run output folder {output.path.parent}: {err.strerror}") from None
+        raise LaunchError(f"cannot write the run output file {output.path}: {err.strerror}") from None
     env["PYTHONUNBUFFERED"] = "1"  # its output reaches the file as it is printed
     read_end, write_end = os.pipe()
     try:
         # the copier first: if it cannot start, the worker is not started either
-        copier = _popen([sys.executable, "-S", CAPTURE_PROGRAM, os.fspath(output.path), str(output.max_bytes)],
-                        env, stdin=read_end)
+        copier = _popen([sys.executable, "-S", CAPTURE_PROGRAM, str(output.max_bytes)], env,
+                        stdin=read_end, stdout=output_file)
         try:
             worker = _popen(command, env, stdout=write_end, stderr=write_end)
         except LaunchError:
@@ -110,6 +110,7 @@ def start(command: list[str], run_id: int | None = None,
             output.path.unlink(missing_ok=True)
             raise
     finally:
+        os.close(output_file)
         os.close(read_end)
         if write_end is not None:
             os.close(write_end)

@@ -1,16 +1,18 @@
 """Copy one worker run's stdout and stderr into its own file, with a size cap.
 
-For every worker it launches, the manager makes a pipe, starts this small
-program reading the pipe, and then the worker writing its stdout and stderr
-into it::
+For every worker it launches, the manager opens the run's output file and a
+pipe, starts this small program reading the pipe into the file, and then the
+worker writing its stdout and stderr into the pipe::
 
-    python -S output_capture.py FILE MAX_BYTES  < pipe
+    python -S output_capture.py MAX_BYTES  < pipe  >> FILE
 
 It copies what arrives to FILE at once (so ``nowcast logs --follow`` sees it)
 until every writer has closed the pipe: the worker and anything it started.
 Past MAX_BYTES it writes a truncation marker, keeps only the last part of the
 output in memory and writes that at the end, so a runaway worker cannot fill
-the disk and its final lines (a traceback) are still there.
+the disk and its final lines (a traceback) are still there.  When FILE cannot
+be written (a full disk), it keeps reading and drops the output, so that the
+worker never dies of a broken pipe.
 
 It runs in a session of its own, so a manager restart does not break the
 pipe, and it ignores SIGTERM, SIGINT and SIGHUP so that it keeps a terminated
@@ -75,24 +77,33 @@ class CappedOutput:
         os.close(self.fd)
 
 
-def copy(read_fd: int, path: str, max_bytes: int) -> None:
+def copy(read_fd: int, write_fd: int, max_bytes: int) -> None:
     """Pipe to file until end of file."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    output = CappedOutput(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o664), max_bytes)
+    output = CappedOutput(write_fd, max_bytes)
+    writing = True
     while True:
         data = os.read(read_fd, CHUNK)
         if not data:
             break
-        output.write(data)
-    output.close()
+        if writing:
+            try:
+                output.write(data)
+            except OSError:
+                writing = False  # keep draining the pipe: the worker must not die of it
+    if writing:
+        try:
+            output.close()
+        except OSError:
+            pass
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or not argv[1].isdigit():
-        sys.stderr.write("usage: output_capture.py FILE MAX_BYTES < OUTPUT\n")
+    if len(argv) != 1 or not argv[0].isdigit():
+        sys.stderr.write("usage: output_capture.py MAX_BYTES < OUTPUT >> FILE\n")
         return 2
-    copy(0, argv[0], int(argv[1]))
+    copy(0, 1, int(argv[0]))
     return 0
 
 

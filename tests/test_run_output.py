@@ -170,3 +170,16 @@ def test_capped_output_under_the_cap_is_unchanged(tmp_path):
     output.write(b"short\n")
     output.close()
     assert path.read_bytes() == b"short\n"
+
+
+def test_an_output_file_that_cannot_be_written_fails_the_launch_with_the_reason(toy):
+    (toy.directory / "not-a-folder").write_text("a file where the runs' folder should be\n")
+    toy.edit_config(lambda config: config.update({"run output": {"directory": str(toy.directory / "not-a-folder")}}))
+    toy.start_system()
+    run_id = launch(toy, "nowcast_db.workers.sleep", "--sleep-time", "0")
+    rows = wait_until(lambda: toy.sql("SELECT state, reason, output_path FROM worker_runs WHERE id = ? "
+                                      "AND state = 'failed'", (run_id,)), what="the launch to fail")
+    state, reason, output_path = rows[0]
+    assert reason.startswith(f"cannot write the run output file {toy.directory / 'not-a-folder'}/")
+    assert reason.endswith(f"sleep-{run_id}.log: Not a directory")
+    assert output_path is None
