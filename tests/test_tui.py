@@ -133,7 +133,14 @@ def test_enter_opens_run_detail_with_its_messages(running_toy, make_app):
             assert "sleep time: 0" in text(messages)  # the payload, as YAML
             assert "sleepyhead: set" in text(app.screen.query_one("#mutations", Static))
             assert f"run {awaken_id} awaken" in text(app.screen.query_one("#chain", Static))
-            await pilot.press("escape")
+            await pilot.press("c")  # down the chain: the awaken run sleep's success launched
+            await until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == awaken_id,
+                        what="the triggered run's detail")
+            await until(pilot, lambda: f"of run {sleep_id}" in text(app.screen.query_one("#chain", Static)),
+                        what="the triggering run in the chain")
+            await pilot.press("p")  # and back up
+            await until(pilot, lambda: app.screen.run_id == sleep_id, what="the triggering run's detail")
+            await pilot.press("escape", "escape", "escape")
             assert isinstance(app.screen.query_one(RunsTable), RunsTable)
 
     asyncio.run(scenario())

@@ -31,6 +31,8 @@ KEYS = """\
 [b]Run detail[/b]
   d o        details / captured output
   /          search the output; n N next, previous
+  p          the run that launched this one
+  c          a run this one launched (again: the next one)
   r          relaunch this run (asks first)
   Esc        back
 

@@ -54,12 +54,13 @@ def describe(detail: dict, dark: bool = True) -> dict[str, str]:
     if trigger is None:
         chain = [f"triggered by: nothing recorded (launched by {escape(run.launched_by)})"]
     else:
-        parent = f"run {trigger.run_id}" if trigger.run_id is not None else "no run"
+        parent = f"run {trigger.run_id} (p opens it)" if trigger.run_id is not None else "no run"
         chain = [f"triggered by: message {trigger.id} ({escape(str(trigger.source))} "
                  f"{escape(str(trigger.type))}) of {parent}"]
     if detail["triggered"]:
         chain.append("triggered:    " + ", ".join(
-            f"run {child.id} {escape(child.worker)} ({escape(child.state)})" for child in detail["triggered"]))
+            f"run {child.id} {escape(child.worker)} ({escape(child.state)})" for child in detail["triggered"])
+            + (" (c opens it)" if len(detail["triggered"]) == 1 else " (c opens each in turn)"))
     else:
         chain.append("triggered:    no runs")
 
@@ -99,6 +100,8 @@ class RunDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "relaunch", "Relaunch"),
+        Binding("p", "follow_trigger", "Triggered by", show=False),
+        Binding("c", "follow_triggered", "Triggered", show=False),
         Binding("d", "tab('details')", "Details"),
         Binding("o", "tab('output')", "Output"),
         Binding("slash", "search", "Search output"),
@@ -114,6 +117,7 @@ class RunDetailScreen(Screen):
         self._tail_lock = threading.Lock()
         self._output_done = False
         self._output_note = ""
+        self._next_child = 0  # which triggered run `c` opens next
 
     def compose(self) -> ComposeResult:
         yield SystemStatus()
@@ -190,6 +194,24 @@ class RunDetailScreen(Screen):
 
     def action_jump(self, step: int) -> None:
         self.query_one(RunOutput).jump(step)
+
+    def action_follow_trigger(self) -> None:
+        """Up the chain: the run whose message launched this one."""
+        trigger = self.detail["trigger"] if self.detail else None
+        if trigger is None or trigger.run_id is None:
+            self.notify("this run was not launched by another run's message", severity="warning")
+            return
+        self.app.push_screen(RunDetailScreen(trigger.run_id))
+
+    def action_follow_triggered(self) -> None:
+        """Down the chain: the runs this run's messages launched, one after another on each press."""
+        children = self.detail["triggered"] if self.detail else []
+        if not children:
+            self.notify("this run launched no runs", severity="warning")
+            return
+        child = children[self._next_child % len(children)]
+        self._next_child += 1
+        self.app.push_screen(RunDetailScreen(child.id))
 
     def action_relaunch(self) -> None:
         run = self.detail["run"] if self.detail else None
