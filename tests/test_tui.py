@@ -14,7 +14,7 @@ pytest.importorskip("textual", reason="textual not installed")
 pytest.importorskip("nowcast_tui", reason="nowcast_tui not installed (pip install -e .)")
 
 from conftest import raw_message, wait_until  # noqa: E402
-from test_tui_support import HistoryWriter, at  # noqa: E402
+from test_tui_support import HistoryWriter, at, until  # noqa: E402
 from textual.widgets import Static  # noqa: E402
 
 from textual.widgets import OptionList  # noqa: E402
@@ -54,15 +54,6 @@ def sleep_then_awaken(toy) -> tuple[int, int]:
 
 def text(widget: Static) -> str:
     return str(widget.content)
-
-
-async def until(pilot, condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def table_states(app) -> dict[int, str]:

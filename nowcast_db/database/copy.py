@@ -394,8 +394,9 @@ def copy_command(args) -> int:
     import sys
 
     from nowcast_db.progress import Progress
+    from nowcast_db.prune import parse_batch_size
 
-    batch_size = _batch_size(args.batch_size)
+    batch_size = parse_batch_size(args.batch_size)
     source, destination = history_url(args.source, "SRC"), history_url(args.destination, "DST")
     progress = Progress("copy", enabled=not args.no_progress)
     try:
@@ -408,13 +409,3 @@ def copy_command(args) -> int:
         print(f"nowcast: warning: {warning}", file=sys.stderr)
     print("\n".join(report.lines()))
     return 0
-
-
-def _batch_size(text: str) -> int:
-    try:
-        size = int(text)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise CopyError(f"--batch-size: expected a whole number of rows, at least 1, got {text!r}")
-    return size
