@@ -239,6 +239,14 @@ def measure_memory(directory: Path, total: int) -> list[tuple[int, int]]:
         system.stop()
 
 
+def _editable() -> bool:
+    """Whether nowcast_db runs from the source tree (an editable install): every Python start then
+    runs the install's finder, which shows in the launch latency."""
+    import nowcast_db
+
+    return "site-packages" not in nowcast_db.__file__
+
+
 def measure_tui(runs: int, messages: int) -> str:
     """nowcast-tui against a generated history (bench/make_big_db.py, bench/tui_speed.py)."""
     import make_big_db  # bench/, beside this file
@@ -263,7 +271,8 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
         "",
         f"Measured {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node()}: "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}.",
-        f"Command: `{command}` (all figures below come from that one run).",
+        f"Command: `{command}` (all figures below come from that one run), with nowcast_db installed "
+        f"in {Path(sys.prefix).name!r} ({'an editable' if _editable() else 'a plain'} `pip install`).",
         "",
         "## Messages: floor vs manager",
         "",
