@@ -7,6 +7,8 @@ import threading
 import yaml
 import zmq
 
+from conftest import both_backends
+
 COUNT = 10_000
 CLIENTS = 4
 SOURCES = ["sleep", "awaken", "rotate_logs", "nobody", "", "sleep\x00", "m" * 300]
@@ -58,6 +60,7 @@ def hostile(rng: random.Random, n: int) -> bytes:
                            "payload": {"sleep time": rng.randrange(100)}}).encode()
 
 
+@both_backends
 def test_ten_thousand_hostile_messages_are_all_answered_and_recorded(toy):
     toy.register_need("sleep")
     toy.write_next_workers("def after_sleep(msg, config, checklist):\n    return []\n"
@@ -89,10 +92,12 @@ def test_ten_thousand_hostile_messages_are_all_answered_and_recorded(toy):
     assert len(replies) == COUNT
     types = {yaml.safe_load(reply)["type"] for reply in replies}
     assert "ack" in types and "malformed message" in types and "unregistered worker" in types
+    assert "manager error" not in types  # nothing the database could not store (NUL, huge numbers, ...)
     assert toy.processes["manager"].poll() is None
     assert toy.sql("SELECT count(*) FROM messages") == [(COUNT,)]
-    assert toy.sql("PRAGMA integrity_check") == [("ok",)]
-    assert toy.sql("PRAGMA foreign_key_check") == []
+    if toy.backend == "sqlite":  # PostgreSQL enforces foreign keys on every statement itself
+        assert toy.sql("PRAGMA integrity_check") == [("ok",)]
+        assert toy.sql("PRAGMA foreign_key_check") == []
     # the checklist table is the fold of the recorded mutations
     folded = {}
     for key, operation, after in toy.sql("SELECT key, operation, after FROM checklist_mutations ORDER BY id"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -23,6 +24,7 @@ from nowcast_db.errors import NowcastError
 
 # pg_advisory_lock key: "nowcast" in ASCII, so other applications' keys are unlikely to clash
 ADVISORY_KEY = int.from_bytes(b"nowcast", "big")
+WAIT_SECONDS = 5.0
 
 
 class ManagerLockError(NowcastError):
@@ -39,8 +41,22 @@ class ManagerLock:
             self._release = None
 
 
-def lock_history(engine: Engine) -> ManagerLock:
-    """Take the database's manager lock, or raise ManagerLockError naming the holder."""
+def lock_history(engine: Engine, wait: float = WAIT_SECONDS) -> ManagerLock:
+    """Take the database's manager lock, or raise ManagerLockError naming the
+    holder.  Tries for up to ``wait`` seconds: PostgreSQL ends a killed
+    manager's session (and its lock) only once it notices the connection is
+    gone, and a process manager restarts the manager at once."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _lock(engine)
+        except ManagerLockError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _lock(engine: Engine) -> ManagerLock:
     url = engine.url
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
