@@ -62,11 +62,15 @@ class NextWorkersModule:
         FIND_SECONDS, or when the file is gone."""
         try:
             now = time.monotonic()
-            if self.path is None or now - self._found_at >= FIND_SECONDS or not self.path.exists():
+            path, stat = self.path, None
+            if path is not None and now - self._found_at < FIND_SECONDS:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    pass  # gone: look for it again
+            if stat is None:
                 path, self._found_at = self.find(), now
-            else:
-                path = self.path
-            stat = path.stat()
+                stat = path.stat()
         except (ConfigError, OSError) as err:
             self._loaded, self._signature = err, None
             return err
