@@ -11,6 +11,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -107,14 +108,27 @@ class PagedScreen(Screen):
         try:
             if not loaded:
                 rows = self.read_page()
-                self.app.call_from_thread(self._show_first, generation, rows)
+                self._deliver(self._show_first, generation, rows)
                 return
             newer = self.read_page(after=newest) if newest is not None else self.read_page()
             changed = self.read_changed(changed_ids)
         except Unreadable as err:
-            self.app.call_from_thread(self.show_problem, str(err))
+            self._deliver(self.show_problem, str(err))
             return
-        self.app.call_from_thread(self._show_newer, generation, newer, changed)
+        self._deliver(self._show_newer, generation, newer, changed)
+
+    def _deliver(self, show, *args) -> None:
+        """From a reading thread: run ``show`` on the UI thread.  A reading that
+        finishes after the screen's widgets are gone (the app quitting, the
+        screen closed) has nowhere to show and is dropped."""
+
+        def on_ui_thread():
+            try:
+                show(*args)
+            except NoMatches:
+                pass
+
+        self.app.call_from_thread(on_ui_thread)
 
     def _show_first(self, generation: int, rows: list) -> None:
         if generation != self.generation:
@@ -143,9 +157,9 @@ class PagedScreen(Screen):
         try:
             rows = self.read_page(before=before)
         except Unreadable as err:
-            self.app.call_from_thread(self.show_problem, str(err))
+            self._deliver(self.show_problem, str(err))
             return
-        self.app.call_from_thread(self._show_older, generation, before, rows)
+        self._deliver(self._show_older, generation, before, rows)
 
     def _show_older(self, generation: int, before: int, rows: list) -> None:
         # dropped when the filter changed, or when it is not the page below what is shown now
