@@ -87,6 +87,7 @@ def main(args=None) -> None:
         loop.serve(socket)
     finally:
         notifier.close(timeout=5)
+        store.close()
         socket.close()
         context.term()
         lock.release()

@@ -4,7 +4,7 @@ PostgreSQL database (the socket side is covered by the end-to-end tests)."""
 import pytest
 import yaml
 
-from conftest import both_backends
+from conftest import both_backends, only_postgresql
 from nowcast_db.config import Config
 from nowcast_db.database import Store, database_url, make_engine, upgrade
 from nowcast_db.manager_loop import ManagerLoop
@@ -21,6 +21,7 @@ def loop(toy, monkeypatch):
     upgrade(engine)
     store = Store(engine)
     yield ManagerLoop(config, store, store.load_state())
+    store.close()
     engine.dispose()
 
 
@@ -127,3 +128,15 @@ def test_a_message_the_database_refuses_does_not_turn_away_the_rest_of_its_batch
     assert replies(results) == ["ack", "manager error", "ack"]
     assert rows(toy, "SELECT source, type FROM messages ORDER BY id") == [("sleep", "success"), ("awaken", "success")]
     assert sorted(loop.state.checklist) == ["awake", "sleepyhead"]
+
+
+@only_postgresql
+def test_a_server_that_closed_the_managers_connections_costs_no_message(toy, loop):
+    """As after a PostgreSQL restart: every connection the manager had is gone
+    between two messages; the next message is recorded, not refused."""
+    loop.handle_batch([body(source="sleep", type="success", payload={"sleep time": 1})])
+    toy.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    results = loop.handle_batch([body(source="sleep", type="success", payload={"sleep time": 2})])
+    assert replies(results) == ["ack"]
+    assert rows(toy, f"SELECT {toy.json_field('payload', 'sleep time')} FROM messages ORDER BY id") == [(1,), (2,)]
