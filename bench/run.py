@@ -116,6 +116,7 @@ def client(port: int, count: int, warmup: int, index: int, results) -> None:
     socket.connect(f"tcp://127.0.0.1:{port}")
     rtts = []
     start = None
+    cpu = time.process_time()  # this client's CPU, its ZeroMQ I/O thread included
     for i in range(warmup + count):
         body = (f"source: sleep\ntype: success\npayload:\n  sleep time: {i}\n"
                 f"message id: c{index}-{i}-{os.getpid()}\n").encode()
@@ -126,28 +127,42 @@ def client(port: int, count: int, warmup: int, index: int, results) -> None:
         socket.recv()
         if i >= warmup:
             rtts.append(time.perf_counter() - t0)
-    results.put((start, time.perf_counter(), rtts))
+    results.put((start, time.perf_counter(), rtts, time.process_time() - cpu))
     socket.close()
     context.term()
 
 
-def load(port: int, clients: int, count: int, warmup: int = 200) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, clients: int, count: int, warmup: int = 200, watch: dict[str, int] | None = None) -> dict:
+    """``clients`` processes each sending ``warmup + count`` messages, waiting
+    for each reply.  ``watch`` (name → pid): processes whose CPU time per
+    message is reported beside the clients' (all messages, warm-up included)."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
     procs = [ctx.Process(target=client, args=(port, count, warmup, i, results)) for i in range(clients)]
+    watched = {name: cpu_seconds(pid) for name, pid in (watch or {}).items()}
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
-    rtts = sorted(r for _, _, rs in outcomes for r in rs)
-    elapsed = max(end for _, end, _ in outcomes) - min(start for start, _, _ in outcomes)
+    sent = clients * (warmup + count)
+    cpu = {name: (cpu_seconds(watch[name]) - before) / sent * 1e6 for name, before in watched.items()}
+    cpu["clients"] = sum(used for *_, used in outcomes) / sent * 1e6
+    rtts = sorted(r for _, _, rs, _ in outcomes for r in rs)
+    elapsed = max(end for _, end, _, _ in outcomes) - min(start for start, _, _, _ in outcomes)
     return {
         "clients": clients,
         "messages": len(rtts),
         "rate": len(rtts) / elapsed,
         "p50_ms": rtts[len(rtts) // 2] * 1000,
         "p99_ms": rtts[int(len(rtts) * 0.99)] * 1000,
+        "cpu_us": cpu,  # µs of CPU per message, by process
     }
 
 
@@ -159,16 +174,16 @@ def measure_messages(directory: Path, count: int, rounds: int) -> tuple[list[dic
     of the rounds' ratios."""
     floor_system, manager_system = BenchSystem(directory / "floor"), BenchSystem(directory / "manager")
     try:
-        floor_system.start_broker()
-        floor_system.start(sys.executable, str(BENCH_DIR / "noop_responder.py"), str(floor_system.manager_port))
+        floor_watch = {"broker": floor_system.start_broker().pid, "responder": floor_system.start(
+            sys.executable, str(BENCH_DIR / "noop_responder.py"), str(floor_system.manager_port)).pid}
         wait_for_reply(floor_system.workers_port)
-        manager_system.start_broker()
-        manager_system.start_manager()
+        manager_watch = {"broker": manager_system.start_broker().pid, "responder": manager_system.start_manager().pid}
         results = {(kind, clients): [] for kind in ("floor", "manager") for clients in (1, 8)}
         for _ in range(rounds):
             for clients in (1, 8):
-                results[("floor", clients)].append(load(floor_system.workers_port, clients, count))
-                results[("manager", clients)].append(load(manager_system.workers_port, clients, count))
+                results[("floor", clients)].append(load(floor_system.workers_port, clients, count, watch=floor_watch))
+                results[("manager", clients)].append(
+                    load(manager_system.workers_port, clients, count, watch=manager_watch))
     finally:
         floor_system.stop()
         manager_system.stop()
@@ -183,7 +198,42 @@ def measure_messages(directory: Path, count: int, rounds: int) -> tuple[list[dic
 
 def _median_of(runs: list[dict]) -> dict:
     return {"clients": runs[0]["clients"], "messages": sum(run["messages"] for run in runs), "rounds": len(runs),
-            **{key: median([run[key] for run in runs]) for key in ("rate", "p50_ms", "p99_ms")}}
+            **{key: median([run[key] for run in runs]) for key in ("rate", "p50_ms", "p99_ms")},
+            "cpu_us": {name: median([run["cpu_us"][name] for run in runs]) for name in runs[0]["cpu_us"]}}
+
+
+def cpu_section(floor: list[dict], manager: list[dict]) -> list[str]:
+    """Where the machine's CPU goes per message, and what that leaves the manager (see the text)."""
+    lines = [
+        "",
+        "### CPU per message",
+        "",
+        "CPU time (user + system, all threads) each process used during the loads above, per message",
+        "(medians of the rounds). \"Cores busy\" is messages/s × total CPU per message: near the machine's",
+        f"{os.cpu_count()} cores, the load is limited by CPU, not by waiting.",
+        "",
+        "| | clients | broker µs | responder / manager µs | clients µs | total µs | cores busy |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f, m in zip(floor, manager):
+        for kind, run in (("floor", f), ("manager", m)):
+            cpu = run["cpu_us"]
+            total = cpu["broker"] + cpu["responder"] + cpu["clients"]
+            lines.append(f"| {kind} | {run['clients']} | {cpu['broker']:.0f} | {cpu['responder']:.0f} | "
+                         f"{cpu['clients']:.0f} | {total:.0f} | {run['rate'] * total / 1e6:.2f} |")
+    (f1, m1), (f8, m8) = zip(floor, manager)
+    target8, target1 = 0.6 * f8["rate"], 0.4 * f1["rate"]
+    lines += [
+        "",
+        f"What the targets leave the manager. With 8 clients, 60 % of the floor is {target8:,.0f} messages/s: "
+        f"the manager's loop (one thread) then has {1e6 / target8:.0f} µs per message for everything — socket "
+        f"I/O, parsing, deciding, logging, its share of a commit and the wait for the disk. Its CPU alone "
+        f"was {m8['cpu_us']['responder']:.0f} µs a message. With 1 client, 40 % of the floor is "
+        f"{target1:,.0f} messages/s, a round trip of {1e6 / target1:.0f} µs, of which the transport takes "
+        f"{1e6 / f1['rate']:.0f} µs: the manager may add {1e6 / target1 - 1e6 / f1['rate']:.0f} µs, the wait "
+        f"for one `fdatasync` included. Its CPU alone was {m1['cpu_us']['responder']:.0f} µs a message.",
+    ]
+    return lines
 
 
 def measure_launch(directory: Path, launches: int) -> dict:
@@ -291,6 +341,7 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
                      f"{f['p99_ms']:.2f} | |")
         lines.append(f"| manager | {m['clients']} | {m['messages']} | {m['rate']:.0f} | {m['p50_ms']:.2f} | "
                      f"{m['p99_ms']:.2f} | {m['share']:.0%} |")
+    lines += cpu_section(floor, manager)
     if batches:
         lines += [
             "",

@@ -26,6 +26,7 @@ from pathlib import Path
 from nowcast_tui.app import NowcastApp
 from nowcast_tui.data import History
 from nowcast_tui.widgets.filter_bar import FilterBar
+from textual.css.query import NoMatches
 
 SIZE = (80, 24)
 REPEAT = 5
@@ -68,6 +69,14 @@ async def timed(pilot, action, condition) -> float:
     return elapsed
 
 
+def _rows_shown(app) -> int:
+    """Rows in the current screen's table; 0 while the screen is still being put together."""
+    try:
+        return app.screen.table.row_count
+    except NoMatches:
+        return 0
+
+
 async def measure_screen(url: str, mode: str, filters: list[str]) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {}
     for _ in range(REPEAT):
@@ -84,7 +93,7 @@ async def measure_screen(url: str, mode: str, filters: list[str]) -> dict[str, l
                 await pilot.pause(0.2)
                 figures.setdefault("first screen (key 2)", []).append(await timed(
                     pilot, lambda: pilot.press("2"),
-                    lambda: app.current_mode == "messages" and app.screen.table.row_count > 0))
+                    lambda: app.current_mode == "messages" and _rows_shown(app) > 0))
             screen = app.screen
             table = screen.table
             await pilot.pause(0.2)
