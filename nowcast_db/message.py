@@ -7,6 +7,7 @@ NEMO_Nowcast peers ignore them.  Only the safe YAML loader and dumper are used.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,13 +107,18 @@ def _load(text: str):
     """``yaml.load(text, Loader=CSafeLoader)``, checked against MAX_VALUES and
     MAX_DEPTH, and faster for the messages the manager sees all day.
 
-    libyaml parses and composes the node tree; plain mappings, sequences and
-    scalars are then built from it here, counting values and depth as they
-    go.  A document with anything else — an alias or anchor shared between
-    nodes, a merge key, a non-default collection tag, an unhashable key — is
-    built by PyYAML's safe constructor and checked afterwards, so the result
-    is always exactly what the safe loader would return.
+    A message written the way workers write them (see ``_load_simple``) is
+    read line by line.  Otherwise libyaml parses and composes the node tree;
+    plain mappings, sequences and scalars are then built from it here,
+    counting values and depth as they go.  A document with anything else —
+    an alias or anchor shared between nodes, a merge key, a non-default
+    collection tag, an unhashable key — is built by PyYAML's safe constructor
+    and checked afterwards, so the result is always exactly what the safe
+    loader would return.
     """
+    document = _load_simple(text)
+    if document is not _NOT_SIMPLE:
+        return document
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -126,6 +132,85 @@ def _load(text: str):
             return document
     finally:
         loader.dispose()
+
+
+# --- messages as workers write them -------------------------------------------
+#
+# ``yaml.dump`` of a message whose payload is a mapping of names to plain
+# values (the usual case) is a block of ``key: value`` lines, nested mappings
+# indented two spaces.  For such a text the only YAML rule left is how a
+# plain scalar resolves (``yes`` is True, ``12:30`` is 750, ``2026-11-30`` a
+# date): that is PyYAML's own resolver and constructors, called directly.
+# Anything else — quotes, flow collections, sequences, comments, anchors,
+# tags, block scalars, continuation lines, non-ASCII text, a key that is not a
+# string, a document over 4 KiB — goes to the full loader.  A test compares
+# the two on generated documents built to hit the edges.
+
+_NOT_SIMPLE = object()
+_SIMPLE_LIMIT = 4096
+_SIMPLE_TEXT = re.compile(r"[A-Za-z0-9 _./+:\n-]*\Z")
+_SIMPLE_LINE = re.compile(
+    r"((?:  )*)"  # indentation, two spaces a level
+    r"([A-Za-z0-9_](?:[A-Za-z0-9 _./+-]*[A-Za-z0-9_./+-])?):"  # key, no colon, no space at either end
+    r"(?: (-?[A-Za-z0-9_./+](?:[A-Za-z0-9 _./+:-]*[A-Za-z0-9_./+-])?))?\Z")  # value, not ending in a colon
+_RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp")}
+
+
+def _load_simple(text: str):
+    """The document, when ``text`` is a block of ``key: value`` lines; else _NOT_SIMPLE."""
+    if len(text) > _SIMPLE_LIMIT or not _SIMPLE_TEXT.match(text):
+        return _NOT_SIMPLE
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return _NOT_SIMPLE
+    root: dict = {}
+    open_mappings = [(0, root)]  # (indentation, mapping), innermost last
+    empty = None  # (indentation, mapping, key) of the last line, when it had no value
+    for line in lines:
+        match = _SIMPLE_LINE.match(line)
+        if match is None:
+            return _NOT_SIMPLE
+        indent, key, value = len(match[1]), match[2], match[3]
+        if empty is not None and indent == empty[0] + 2:  # the key above holds a mapping
+            child = empty[1][empty[2]] = {}
+            open_mappings.append((indent, child))
+            if len(open_mappings) >= MAX_DEPTH // 2:  # let the full loader say how deep is too deep
+                return _NOT_SIMPLE
+        while open_mappings[-1][0] > indent:
+            open_mappings.pop()
+        if open_mappings[-1][0] != indent:
+            return _NOT_SIMPLE
+        mapping = open_mappings[-1][1]
+        if _resolve(key) is not str:
+            return _NOT_SIMPLE
+        if value is None:
+            mapping[key], empty = None, (indent, mapping, key)
+            continue
+        empty = None
+        if ": " in value:
+            return _NOT_SIMPLE
+        scalar = _resolve(value)
+        if scalar is _NOT_SIMPLE:
+            return _NOT_SIMPLE
+        mapping[key] = value if scalar is str else scalar
+    return root
+
+
+def _resolve(value: str):
+    """``str`` for a plain scalar that stays a string; else its value as
+    PyYAML's safe loader constructs it, or _NOT_SIMPLE for a tag left to it."""
+    if value[0] not in _RESOLVER.yaml_implicit_resolvers:  # PyYAML looks its resolvers up by first character
+        return str
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+    if tag == _STR:
+        return str
+    if tag not in _SCALAR_TAGS:
+        return _NOT_SIMPLE
+    return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))
 
 
 class _Builder:

@@ -363,3 +363,53 @@ def test_manager_loader_matches_the_safe_loader_on_random_documents():
         for flow in (False, None):
             text = yaml.dump(document, Dumper=yaml.CSafeDumper, default_flow_style=flow, allow_unicode=True)
             assert _typed(_load(text)) == _typed(yaml.load(text, Loader=yaml.CSafeLoader)), text
+
+
+def test_messages_as_workers_write_them_are_read_line_by_line_exactly_as_yaml_reads_them():
+    """The line-by-line reader (message._load_simple) against the safe loader on
+    generated blocks of ``key: value`` lines built to hit YAML's edges: every
+    document it reads must be what yaml reads, type for type; the rest it
+    leaves to the full loader."""
+    import random
+
+    from nowcast_db.message import _NOT_SIMPLE, _load_simple
+
+    generator = random.Random(20261130)
+    keys = ["source", "type", "payload", "message id", "sleep time", "a", "x y", "a.b", "k/v", "1a", "true",
+            "1", "null", "on", "y", "a:b", "-k", "_", "a-", "2026-11-30", "0x1F", "k+"]
+    values = ["sleep", "success", "yes", "No", "OFF", "on", "y", "n", "true", "TRUE", "False", "null", "Null",
+              "NULL", "12:30", "1:2:3", "190:20:30", "2026-11-30", "2026-11-30 12:00:00", "2026-11-30T12:00:00Z",
+              "2026-11-30 12:00:00+01:00", "2026-1-3", "0x1F", "0o17", "017", "09", "00", "0b101", "1_000", "+1",
+              "-0", "-5", ".5", "-.inf", ".NaN", ".nan", "1e3", "1.0e+3", "1.", "0.", "6.8523015e+5",
+              "685.230_15e+03", "a:b", "a:", "http://x.org/y", "-a", "--x", "+", ".", "a  b", "x y z", "a -b",
+              "/abs/path/file.nc", "run-2026_11_30", "1.5", "3", "a. b", "ab/", "_", "a.b.c"]
+
+    def document() -> str:
+        lines, indent, value = [], 0, ""
+        for _ in range(generator.randint(1, 8)):
+            # mostly what yaml.dump writes (a key without a value opens a mapping two spaces in),
+            # now and then an indentation yaml reads differently or not at all
+            moves = [2, 2, 2, 0, -2] if value is None else [0, 0, 0, 0, -2, -4, 2, 1]
+            indent = max(0, indent + generator.choice(moves))
+            key = generator.choice(keys) if generator.random() < 0.3 else generator.choice(keys[:8])
+            value = generator.choice(values + [None, None])
+            lines.append(" " * indent + key + ":" + ("" if value is None else " " + value))
+        return "\n".join(lines) + generator.choice(["", "\n"])
+
+    read_simply = 0
+    for _ in range(5000):
+        text = document()
+        result = _load_simple(text)
+        if result is _NOT_SIMPLE:
+            continue
+        read_simply += 1
+        assert _typed(result) == _typed(yaml.load(text, Loader=yaml.CSafeLoader)), text
+    assert read_simply > 800, read_simply  # the comparison is not vacuous
+
+
+def test_the_usual_message_is_read_line_by_line():
+    from nowcast_db.message import _NOT_SIMPLE, _load_simple
+
+    text = Message("sleep", "success", {"sleep time": 5, "run date": dt.date(2026, 11, 30)}, id="ab12").serialize()
+    assert _load_simple(text) is not _NOT_SIMPLE
+    assert Message.deserialize(text) == Message("sleep", "success", {"sleep time": 5, "run date": dt.date(2026, 11, 30)})
