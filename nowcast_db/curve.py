@@ -15,6 +15,7 @@ is wrong (that is how an operator finds out).
 from __future__ import annotations
 
 import logging
+import time
 
 import zmq
 import zmq.auth
@@ -80,10 +81,37 @@ def start_authenticator(config, context: zmq.Context,
     curve = curve_config(config)
     if curve is None:
         return None
-    auth = ThreadAuthenticator(context, log=(logger or logging.getLogger(__name__)).getChild("auth"))
+    log = (logger or logging.getLogger(__name__)).getChild("auth")
+    auth = ThreadAuthenticator(context, log=_RefusalsAsWarnings(log, {"authorized keys": curve[AUTHORIZED_KEYS]}))
     auth.start()
     allow_keys(auth, config)
     return auth
+
+
+class _RefusalsAsWarnings(logging.LoggerAdapter):
+    """pyzmq's ZAP handler says everything at DEBUG; a refused client is what an
+    operator needs to see (a worker host with a wrong or unlisted key), so its
+    line is a WARNING that names the key and where authorized keys are read
+    from — once a minute per key, since a refused client keeps reconnecting."""
+
+    REPEAT_SECONDS = 60.0
+
+    def __init__(self, logger: logging.Logger, extra: dict):
+        super().__init__(logger, extra)
+        self._last_said: dict[str, float] = {}
+
+    def debug(self, msg, *args, **kwargs):
+        text = msg % tuple(arg.decode(errors="replace") if isinstance(arg, bytes) else arg for arg in args)
+        if not text.startswith("DENIED"):
+            self.logger.debug(msg, *args, **kwargs)
+            return
+        now = time.monotonic()
+        if now - self._last_said.get(text, -self.REPEAT_SECONDS) < self.REPEAT_SECONDS:
+            return
+        self._last_said[text] = now
+        self.logger.warning(f"CurveZMQ refused a client: {text} (authorized keys are the public key files "
+                            f"in {self.extra['authorized keys']}; add the client's there and send the "
+                            f"broker SIGHUP)")
 
 
 def allow_keys(auth: ThreadAuthenticator, config) -> int:

@@ -98,6 +98,9 @@ def test_client_with_unauthorized_key_pair_is_refused(curve_toy):
     assert raw_send(toy, launch_request("stranger"), stranger) is None
     assert toy.sql("SELECT count(*) FROM messages") == [(0,)]
     assert toy.sql("SELECT count(*) FROM worker_runs") == [(0,)]
+    stranger_public = zmq.auth.load_certificate(stranger)[0].decode()
+    refusals = [line for line in toy.log("message_broker").splitlines() if "CurveZMQ refused a client" in line]
+    assert refusals and "WARNING" in refusals[0] and stranger_public in refusals[0]
 
 
 def test_key_authorized_on_sighup_is_let_in_without_restart(curve_toy):
