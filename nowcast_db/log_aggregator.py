@@ -59,23 +59,45 @@ class Aggregator:
         self.config, self.logger = config, logger
         self.stopping = False
         self.reload_requested = False
+        self.connected: dict[tuple[str, int], str] = {}  # (host, port) subscribed to → publisher's name
 
     def subscribe(self, socket: zmq.Socket) -> None:
-        """Connect to every publisher's port; bare ports are on ``zmq: host``."""
-        connected = set()
+        """Connect to every publisher's port in the config (bare ports are on
+        ``zmq: host``) and let go of those no longer in it; called at start
+        and after SIGHUP.  A port the config names that cannot be subscribed
+        to raises NowcastError, the subscriptions made so far kept."""
+        wanted: dict[tuple[str, int], str] = {}
         for name, addresses in logging_addresses(self.config).items():
             for host, port in addresses:
-                host = host or self.config["zmq"]["host"]
-                if (host, port) in connected:
-                    continue
-                try:
-                    socket.connect(f"tcp://{host}:{port}")
-                except zmq.ZMQError as err:
-                    raise NowcastError(f"{self.config.file}: key 'zmq: ports: logging: {name}': "
-                                       f"cannot subscribe to {host}:{port}: {err}") from None
-                connected.add((host, port))
-                self.logger.info(f"subscribed to {host} port {port} for log messages from {name}")
+                wanted.setdefault((host or self.config["zmq"]["host"], port), name)
+        for host, port in sorted(set(self.connected) - set(wanted)):
+            socket.disconnect(f"tcp://{host}:{port}")
+            self.logger.info(f"unsubscribed from {host} port {port} (no longer in zmq: ports: logging)")
+            del self.connected[(host, port)]
+        for (host, port), name in wanted.items():
+            if (host, port) in self.connected:
+                continue
+            try:
+                socket.connect(f"tcp://{host}:{port}")
+            except zmq.ZMQError as err:
+                raise NowcastError(f"{self.config.file}: key 'zmq: ports: logging: {name}': "
+                                   f"cannot subscribe to {host}:{port}: {err}") from None
+            self.connected[(host, port)] = name
+            self.logger.info(f"subscribed to {host} port {port} for log messages from {name}")
         socket.setsockopt(zmq.SUBSCRIBE, b"")
+
+    def reload(self, socket: zmq.Socket) -> None:
+        """SIGHUP: logging reconfigured and subscriptions brought in line with
+        the config; a bad config keeps what is running."""
+        config = process.reload_logging(AGGREGATOR, self.config.file, self.logger)
+        if config is None:
+            return
+        self.logger.info(f"logging reconfigured from {self.config.file}")
+        self.config = config
+        try:
+            self.subscribe(socket)
+        except NowcastError as err:
+            self.logger.error(f"{err}; the other ports are followed as the config says")
 
     def handle(self, frames: list[bytes]) -> None:
         try:
@@ -104,8 +126,7 @@ class Aggregator:
                     self.handle(socket.recv_multipart(zmq.NOBLOCK))
                 if self.reload_requested:
                     self.reload_requested = False
-                    if process.reload_logging(AGGREGATOR, self.config.file, self.logger) is not None:
-                        self.logger.info(f"logging reconfigured from {self.config.file}")
+                    self.reload(socket)
         finally:
             socket.close()
             context.term()

@@ -214,6 +214,34 @@ def test_hostile_publications_do_not_stop_the_aggregator(distributed):
     assert "Traceback" not in lines + toy.log("log_aggregator")
 
 
+def test_aggregator_follows_logging_ports_added_and_removed_on_sighup(distributed):
+    """A host added to zmq: ports: logging is listened to after SIGHUP, without a
+    restart (the aggregator keeps every other host's lines meanwhile); a removed one is let go."""
+    toy = distributed
+    aggregator = start_aggregator(toy)
+    new_port, = free_ports(1)
+
+    def add_and_remove(config):
+        config["zmq"]["ports"]["logging"]["hpc_worker"] = new_port
+        del config["zmq"]["ports"]["logging"]["manager"]
+
+    toy.edit_config(add_and_remove)
+    aggregator.send_signal(signal.SIGHUP)
+    wait_until(lambda: f"subscribed to localhost port {new_port} for log messages from hpc_worker" in log_file(toy),
+               what="the aggregator to subscribe to the added port")
+    assert f"unsubscribed from localhost port {toy.ports['manager']}" in log_file(toy)
+    publisher = zmq.Context.instance().socket(zmq.XPUB)
+    publisher.bind(f"tcp://127.0.0.1:{new_port}")
+    try:
+        assert publisher.poll(10_000), "the aggregator did not subscribe"
+        publisher.recv()
+        publisher.send_multipart([b"hpc_worker.INFO", b"run on the added host\n"])
+        wait_until(lambda: "INFO [hpc_worker] run on the added host" in log_file(toy), what="the added host's line")
+    finally:
+        publisher.close(linger=0)
+    assert aggregator.poll() is None
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_aggregator_exits_cleanly_on_signal(distributed, sig):
     toy = distributed
