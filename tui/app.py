@@ -12,6 +12,7 @@ from textual.theme import BUILTIN_THEMES
 
 from nowcast_db.errors import NowcastError
 from nowcast_tui.data import History, Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.launching import NEEDS_CONFIG
 from nowcast_tui.screens.checklist import ChecklistScreen
 from nowcast_tui.screens.help import HelpScreen
@@ -75,7 +76,7 @@ class NowcastApp(App):
             line = render_status(self.history.status(), self._broker_up, dark=dark)
         except Unreadable as err:
             line = render_status(None, self._broker_up, problem=str(err), dark=dark)
-        self.call_from_thread(setattr, self, "status_line", line)
+        deliver(self, setattr, self, "status_line", line)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

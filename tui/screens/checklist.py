@@ -11,6 +11,7 @@ from textual.widgets import Footer, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from nowcast_tui.data import Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.filters import FilterError, parse_key_filter
 from nowcast_tui.screens.key_history import KeyHistoryScreen
 from nowcast_tui.widgets.filter_bar import FilterBar
@@ -78,9 +79,9 @@ class ChecklistScreen(Screen):
         try:
             checklist = self.app.history.checklist(key_text)
         except Unreadable as err:
-            self.app.call_from_thread(self.show_problem, str(err))
+            deliver(self, self.show_problem, str(err))
             return
-        self.app.call_from_thread(self.show_checklist, checklist, key_text)
+        deliver(self, self.show_checklist, checklist, key_text)
 
     def show_problem(self, text: str) -> None:
         problem = self.query_one("#problem", Static)

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nowcast_tui.data import Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.formatting import diff_markup, full_time
 from nowcast_tui.value_diff import change_diff
 from nowcast_tui.widgets.system_status import SystemStatus
@@ -53,10 +54,12 @@ class KeyHistoryScreen(Screen):
         try:
             changes = self.app.history.key_history(self.key)
         except Unreadable as err:
-            self.app.call_from_thread(self.query_one("#key-title", Static).update,
-                                      f"Cannot show the history of {escape(self.key)}: {escape(str(err))}")
+            deliver(self, self.show_problem, f"Cannot show the history of {escape(self.key)}: {escape(str(err))}")
             return
-        self.app.call_from_thread(self.show, changes)
+        deliver(self, self.show, changes)
+
+    def show_problem(self, text: str) -> None:
+        self.query_one("#key-title", Static).update(text)
 
     def show(self, changes: list) -> None:
         self.changes = changes

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from nowcast_tui.deliver import deliver
 from nowcast_tui.launching import module_of, registered_workers
 from nowcast_tui.screens.relaunch import RelaunchModal
 
@@ -37,7 +38,7 @@ class LaunchWorkerModal(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="module")
     def find_module(self, worker: str) -> None:
         module = module_of(self.app.config, worker)  # reads the history: not on the UI thread
-        self.app.call_from_thread(self._confirm, worker, module)
+        deliver(self, self._confirm, worker, module)  # not if the operator closed the dialog meanwhile
 
     def _confirm(self, worker: str, module: str | None) -> None:
         self.dismiss(None)

@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nowcast_tui.data import Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.formatting import full_time, value_text
 from nowcast_tui.widgets.system_status import SystemStatus
 
@@ -58,10 +59,12 @@ class MessageDetailScreen(Screen):
         try:
             message = self.app.history.message(self.message_id)
         except Unreadable as err:
-            self.app.call_from_thread(self.query_one("#message", Static).update,
-                                      f"Cannot show the message: {escape(str(err))}")
+            deliver(self, self.show_problem, f"Cannot show the message: {escape(str(err))}")
             return
-        self.app.call_from_thread(self.show, message)
+        deliver(self, self.show, message)
+
+    def show_problem(self, text: str) -> None:
+        self.query_one("#message", Static).update(text)
 
     def show(self, message) -> None:
         self.message = message

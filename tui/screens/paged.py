@@ -11,11 +11,11 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nowcast_tui.data import PAGE_SIZE, Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.filters import FilterError
 from nowcast_tui.widgets.filter_bar import FilterBar
 from nowcast_tui.widgets.paged_table import PagedTable
@@ -108,27 +108,14 @@ class PagedScreen(Screen):
         try:
             if not loaded:
                 rows = self.read_page()
-                self._deliver(self._show_first, generation, rows)
+                deliver(self, self._show_first, generation, rows)
                 return
             newer = self.read_page(after=newest) if newest is not None else self.read_page()
             changed = self.read_changed(changed_ids)
         except Unreadable as err:
-            self._deliver(self.show_problem, str(err))
+            deliver(self, self.show_problem, str(err))
             return
-        self._deliver(self._show_newer, generation, newer, changed)
-
-    def _deliver(self, show, *args) -> None:
-        """From a reading thread: run ``show`` on the UI thread.  A reading that
-        finishes after the screen's widgets are gone (the app quitting, the
-        screen closed) has nowhere to show and is dropped."""
-
-        def on_ui_thread():
-            try:
-                show(*args)
-            except NoMatches:
-                pass
-
-        self.app.call_from_thread(on_ui_thread)
+        deliver(self, self._show_newer, generation, newer, changed)
 
     def _show_first(self, generation: int, rows: list) -> None:
         if generation != self.generation:
@@ -157,9 +144,9 @@ class PagedScreen(Screen):
         try:
             rows = self.read_page(before=before)
         except Unreadable as err:
-            self._deliver(self.show_problem, str(err))
+            deliver(self, self.show_problem, str(err))
             return
-        self._deliver(self._show_older, generation, before, rows)
+        deliver(self, self._show_older, generation, before, rows)
 
     def _show_older(self, generation: int, before: int, rows: list) -> None:
         # dropped when the filter changed, or when it is not the page below what is shown now

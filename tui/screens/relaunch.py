@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
+from nowcast_tui.deliver import deliver
 from nowcast_tui.formatting import args_text
 from nowcast_tui.launching import NEEDS_CONFIG, LaunchOutcome, relaunch
 
@@ -93,7 +94,7 @@ class RelaunchModal(ModalScreen[int | None]):
     @work(thread=True, exclusive=True, group="launch")
     def send(self, module: str, args: list[str], host: str) -> None:
         outcome = relaunch(self.app.config, module, args, host)
-        self.app.call_from_thread(self.show_outcome, outcome)
+        deliver(self, self.show_outcome, outcome)
 
     def show_outcome(self, outcome: LaunchOutcome) -> None:
         self.outcome = outcome

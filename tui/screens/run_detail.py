@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from nowcast_tui.data import Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.formatting import args_text, diff_markup, full_time, state_style, value_text
 from nowcast_tui.output_tail import OutputTail
 from nowcast_tui.screens.relaunch import open_relaunch
@@ -140,10 +141,9 @@ class RunDetailScreen(Screen):
         try:
             detail = self.app.history.run_detail(self.run_id)
         except Unreadable as err:
-            self.app.call_from_thread(self.query_one("#summary", Static).update,
-                                      f"Cannot show the run: {escape(str(err))}")
+            deliver(self, self.show_problem, f"Cannot show the run: {escape(str(err))}")
             return
-        self.app.call_from_thread(self.show, detail)
+        deliver(self, self.show, detail)
         if detail is not None:
             self.read_output(detail)
 
@@ -155,7 +155,7 @@ class RunDetailScreen(Screen):
             if problem is not None:
                 if self.tail is None and not self._output_done:
                     self._output_done = True
-                    self.app.call_from_thread(self.query_one(RunOutput).show_problem, problem)
+                    deliver(self, self.show_output_problem, problem)
                 return
             open_run = run.state in OPEN_STATES
             if self.tail is None:
@@ -172,10 +172,19 @@ class RunDetailScreen(Screen):
             note = tail.problem or (f"{tail.path}" + (" · following" if open_run else "")
                                     + (" · output truncated by the cap" if tail.truncated else ""))
             if tail.problem is not None:
-                self.app.call_from_thread(self.query_one(RunOutput).show_problem, tail.problem)
+                deliver(self, self.show_output_problem, tail.problem)
             elif lines or replace or note != self._output_note:
-                self.app.call_from_thread(self.query_one(RunOutput).show_lines, lines, note, replace, tail.skipped)
+                deliver(self, self.show_output, lines, note, replace, tail.skipped)
             self._output_note = note
+
+    def show_problem(self, text: str) -> None:
+        self.query_one("#summary", Static).update(text)
+
+    def show_output_problem(self, text: str) -> None:
+        self.query_one(RunOutput).show_problem(text)
+
+    def show_output(self, lines: list[str], note: str, replace: bool, skipped: bool) -> None:
+        self.query_one(RunOutput).show_lines(lines, note, replace, skipped)
 
     def show(self, detail: dict | None) -> None:
         self.detail = detail

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from nowcast_tui.data import Unreadable
+from nowcast_tui.deliver import deliver
 from nowcast_tui.formatting import seconds_text, state_style
 from nowcast_tui.screens.run_detail import RunDetailScreen
 from nowcast_tui.timeline_layout import DAY, Layout, day_start, layout_day, nearest_bar, nearest_reference
@@ -81,9 +82,9 @@ class TimelineScreen(Screen):
         try:
             runs = self.app.history.runs_around(day - DAY, day + DAY)
         except Unreadable as err:
-            self.app.call_from_thread(self._title, f"cannot show the timeline: {err}", problem=True)
+            deliver(self, self._title, f"cannot show the timeline: {err}", problem=True)
             return
-        self.app.call_from_thread(self.show_runs, day, runs)
+        deliver(self, self.show_runs, day, runs)
 
     def show_runs(self, day: dt.datetime, runs: list) -> None:
         if day != self.day:
