@@ -400,6 +400,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
     parser.add_argument("--output", type=Path, default=BENCH_DIR.parent / "BENCHMARKS.md")
     args = parser.parse_args()
+    if not args.no_postgresql:
+        try:
+            import psycopg  # noqa: F401 - the PostgreSQL section's driver
+        except ImportError:
+            parser.error("the PostgreSQL section needs psycopg: pip install '.[postgresql]' "
+                         "(or leave the section out with --no-postgresql)")
     if args.quick:
         args.messages, args.memory_messages, args.launches, args.replay_messages = 300, 2000, 5, 2000
         args.rounds, args.tui_runs, args.tui_messages = 1, 2000, 10_000
