@@ -93,11 +93,16 @@ class Aggregator:
         if config is None:
             return
         self.logger.info(f"logging reconfigured from {self.config.file}")
+        try:
+            logging_addresses(config)
+        except NowcastError as err:
+            self.logger.error(f"{err}; log subscriptions kept as they were")
+            return
         self.config = config
         try:
             self.subscribe(socket)
         except NowcastError as err:
-            self.logger.error(f"{err}; the other ports are followed as the config says")
+            self.logger.error(f"{err}; the other ports in zmq: ports: logging are followed")
 
     def handle(self, frames: list[bytes]) -> None:
         try:
