@@ -197,9 +197,10 @@ class Children:
         if copier is not None:
             self._copiers.append(copier)
 
-    def adopt(self, run_id: int, pid: int, worker: str, module: str | None) -> None:
-        """Watch a worker an earlier manager started, to see it end (time limits are not applied)."""
-        self._children[run_id] = Child(run_id, AdoptedProcess(pid, module), worker)
+    def adopt(self, run_id: int, pid: int, worker: str, module: str | None, host: str = "localhost") -> None:
+        """Watch a worker an earlier manager started, to see it end (time limits are not applied);
+        for a worker on another host, ``pid`` is its ssh process here."""
+        self._children[run_id] = Child(run_id, AdoptedProcess(pid, module), worker, host)
 
     def overdue(self) -> list[Child]:
         """Children past their time limit that have not been told to stop yet."""

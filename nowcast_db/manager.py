@@ -6,6 +6,8 @@ python -m nowcast_db.manager CONFIG [--ignore-checklist]
 from __future__ import annotations
 
 
+import socket as host_socket
+
 import zmq
 
 from nowcast_db import curve, process
@@ -59,9 +61,7 @@ def main(args=None) -> None:
     except NowcastError as err:
         process.fail("manager", str(err))
     loop = ManagerLoop(config, store, state, logger, notifier)
-    for run in store.running_local_runs():
-        loop.children.adopt(run.id, run.pid, run.worker, run.module)
-        logger.info(f"watching run {run.id} of {run.worker} (pid {run.pid}), started before this manager")
+    watch_runs(store, loop, logger)
     module = loop.next_workers.get()
     if isinstance(module, BaseException):
         logger.error(f"next workers module failed to load: {module}")
@@ -92,6 +92,23 @@ def main(args=None) -> None:
         context.term()
         lock.release()
         engine.dispose()
+
+
+def watch_runs(store: Store, loop: ManagerLoop, logger) -> None:
+    """Watch the runs an earlier manager left running, by pid: a local worker's
+    own process, a remote worker's ssh process (it ends when the worker does).
+    Pids only mean something on the host the earlier manager ran on."""
+    runs = store.running_runs_with_pid()
+    earlier_host, this_host = store.earlier_manager_host(), host_socket.gethostname()
+    for run in runs:
+        if earlier_host not in (None, this_host):
+            logger.warning(f"run {run.id} of {run.worker} (pid {run.pid}) was started by the manager on "
+                           f"{earlier_host}, so it cannot be watched from {this_host}: if it has ended, "
+                           f"its state stays running")
+            continue
+        loop.children.adopt(run.id, run.pid, run.worker, run.module, run.host)
+        through = "" if run.host in ("localhost", "127.0.0.1") else f" on {run.host}, through its ssh process"
+        logger.info(f"watching run {run.id} of {run.worker} (pid {run.pid}{through}), started before this manager")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ free loopback port with throw-away keys, so the real ssh client, the real
 remote shell and the real worker all run.
 """
 import getpass
+import signal
 import os
 import shutil
 import subprocess
@@ -97,3 +98,39 @@ def test_failed_ssh_launch_is_recorded_as_failed_with_the_reason(toy, sshd):
     assert "ssh to hpc failed (exit status 255)" in reason
     output_path = toy.sql("SELECT output_path FROM worker_runs WHERE worker = 'awaken'")[0][0]
     assert "Permission denied" in wait_until(lambda: Path(output_path).read_text(), what="ssh's own complaint")
+
+
+def test_remote_worker_started_before_a_manager_restart_is_still_seen_to_die(toy, sshd):
+    """The new manager watches the ssh process that runs the remote worker (it ends when the worker does)."""
+    enable_host(toy, sshd)
+    toy.start_system()
+    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
+        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"], "host": "hpc"}})
+    run_id = reply["payload"]["run id"]
+    ssh_pid = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND state = 'running'",
+                                         (run_id,)), timeout=30, what="sleep running on hpc")[0][0]
+    remote = wait_until(lambda: remote_worker_pids(toy, run_id), what="the worker's process on hpc")
+    toy.stop("manager", signal.SIGKILL)
+    toy.start_manager()
+    assert f"watching run {run_id} of sleep (pid {ssh_pid} on hpc, through its ssh process)" in toy.log("manager")
+    for pid in remote:  # the worker dies on the other host without a final message
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE id = ?", (run_id,)) == [("died",)],
+               timeout=20, what="died recorded by the new manager")
+
+
+def remote_worker_pids(toy, run_id: int) -> list[int]:
+    """The Python processes sshd started for this system's run (not the ssh client
+    here, whose command line names the module too)."""
+    marks = {f"NOWCAST_RUN_ID={run_id}".encode(), f"NOWCAST_LOGS={toy.directory}".encode()}
+    pids = []
+    for candidate in Path("/proc").iterdir():
+        try:
+            argv = (candidate / "cmdline").read_bytes().split(b"\0")
+            environ = (candidate / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"nowcast_db.workers.sleep" in argv and Path(argv[0].decode()).name.startswith("python") \
+                and marks <= set(environ):
+            pids.append(int(candidate.name))
+    return pids

@@ -1,5 +1,6 @@
 """The manager is killed with SIGKILL and restarted: its state comes back from the database."""
 import json
+import os
 import signal
 
 from conftest import both_backends, raw_message, wait_until
@@ -102,3 +103,24 @@ def test_worker_started_before_a_manager_restart_is_still_seen_to_die(toy):
     # the crash made up for it is recorded in the manager's next transaction
     wait_until(lambda: toy.sql("SELECT type, synthesized FROM messages WHERE run_id = ?", (run_id,)) == [("crash", 1)],
                timeout=10, what="the synthesized crash message")
+
+
+def test_runs_left_by_a_manager_on_another_host_are_not_watched_here_and_said_so(toy):
+    """Pids only mean something on the host that started them (a PostgreSQL history outlives a host move)."""
+    toy.write_next_workers(HOLDING_NEXT_WORKERS.replace('{"rotate_logs"}', 'set()'))
+    toy.start_system()
+    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
+        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"]}})
+    run_id = reply["payload"]["run id"]
+    pid = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND pid IS NOT NULL", (run_id,)),
+                     what="sleep running")[0][0]
+    toy.stop("manager", signal.SIGKILL)
+    toy.execute("UPDATE manager_state SET value = json_set(value, '$.host', 'old-manager-host') "
+                "WHERE name = 'heartbeat'")
+    try:
+        toy.start_manager()
+        log = toy.log("manager")
+        assert f"watching run {run_id}" not in log
+        assert f"run {run_id} of sleep (pid {pid}) was started by the manager on old-manager-host" in log
+    finally:
+        os.kill(pid, signal.SIGKILL)

@@ -301,12 +301,18 @@ class Store:
                     run.reason = f"exited with code {exit_code} without sending a final message"
             return run.state
 
-    def running_local_runs(self) -> list[WorkerRun]:
-        """Runs an earlier manager started on this host that have not ended."""
+    def running_runs_with_pid(self) -> list[WorkerRun]:
+        """Runs an earlier manager started (it recorded their pid) that have not
+        ended: for a worker on another host, the pid is its ssh process."""
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(WorkerRun).where(
-                WorkerRun.state == "running", WorkerRun.pid.is_not(None),
-                WorkerRun.host.in_(("localhost", "127.0.0.1")))))
+                WorkerRun.state == "running", WorkerRun.pid.is_not(None))))
+
+    def earlier_manager_host(self) -> str | None:
+        """The host in the last heartbeat recorded (read before this manager's first)."""
+        with Session(self.engine) as session:
+            heartbeat = session.get(ManagerStateRow, HEARTBEAT)
+            return (heartbeat.value or {}).get("host") if heartbeat is not None else None
 
     def heartbeat(self, value: dict) -> None:
         with self.engine.begin() as connection:
