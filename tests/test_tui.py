@@ -206,6 +206,30 @@ def test_relaunch_says_plainly_when_the_manager_is_down(running_toy, make_app, m
     assert toy.sql("SELECT count(*) FROM worker_runs") == [(2,)]
 
 
+def test_relaunch_outcome_arriving_after_the_dialog_closed_is_a_notification(running_toy, make_app, monkeypatch):
+    """The request goes out whatever the dialog does: its outcome must reach the operator."""
+    toy = running_toy
+    sleep_then_awaken(toy)
+    toy.stop("manager")
+    monkeypatch.setattr(launching, "REPLY_TIMEOUT", 0.5)
+    monkeypatch.setattr(launching, "GIVE_UP_AFTER", 1.0)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
+            await pilot.click("#launch")
+            await pilot.press("escape")  # closed while the request waits for the manager
+            await until(pilot, lambda: not isinstance(app.screen, RelaunchModal), what="the dialog to close")
+            await until(pilot, lambda: any("manager not answering" in n.message for n in app._notifications),
+                        what="the outcome as a notification")
+            assert app.is_running
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("state", ["absent", "empty"])
 def test_unusable_database_gets_a_clear_message_not_a_traceback(tmp_path, state):
     path = tmp_path / "nowcast.sqlite"

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 
-from nowcast_tui.deliver import deliver
+from nowcast_tui.deliver import deliver, gone
 from nowcast_tui.formatting import args_text
 from nowcast_tui.launching import NEEDS_CONFIG, LaunchOutcome, relaunch
 
@@ -93,8 +93,17 @@ class RelaunchModal(ModalScreen[int | None]):
 
     @work(thread=True, exclusive=True, group="launch")
     def send(self, module: str, args: list[str], host: str) -> None:
-        outcome = relaunch(self.app.config, module, args, host)
-        deliver(self, self.show_outcome, outcome)
+        app = self.app  # a closed dialog no longer knows its app
+        outcome = relaunch(app.config, module, args, host)
+        deliver(app, self.outcome_arrived, outcome)
+
+    def outcome_arrived(self, outcome: LaunchOutcome) -> None:
+        """In the dialog; or, when the operator closed it while the request was
+        on its way (it was sent all the same), as a notification."""
+        if gone(self):
+            self.app.notify(outcome.text, severity="information" if outcome.ok else "error", timeout=10)
+        else:
+            self.show_outcome(outcome)
 
     def show_outcome(self, outcome: LaunchOutcome) -> None:
         self.outcome = outcome
