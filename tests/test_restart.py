@@ -82,21 +82,10 @@ def test_launch_recorded_pending_but_never_started_is_marked_lost_on_restart(toy
 @both_backends
 def test_worker_started_before_a_manager_restart_is_still_seen_to_die(toy):
     """The new manager cannot wait() for a process the old one started; it watches the pid instead."""
-    import os
-
-    from conftest import wait_until
-
-    toy.write_next_workers(HOLDING_NEXT_WORKERS.replace('{"rotate_logs"}', 'set()'))
-    toy.start_system()
-    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
-        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"]}})
-    run_id = reply["payload"]["run id"]
-    rows = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND pid IS NOT NULL", (run_id,)),
-                      what="sleep running")
-    toy.stop("manager", signal.SIGKILL)
+    run_id, pid = long_sleep_then_manager_killed(toy)
     toy.start_manager()
-    assert f"watching run {run_id} of sleep (pid {rows[0][0]})" in toy.log("manager")
-    os.kill(rows[0][0], signal.SIGKILL)
+    assert f"watching run {run_id} of sleep (pid {pid})" in toy.log("manager")
+    os.kill(pid, signal.SIGKILL)
     wait_until(lambda: toy.sql("SELECT state FROM worker_runs WHERE id = ?", (run_id,)) == [("died",)],
                timeout=10, what="died recorded by the new manager")
     assert "exit status unknown" in toy.sql("SELECT reason FROM worker_runs WHERE id = ?", (run_id,))[0][0]
@@ -107,14 +96,7 @@ def test_worker_started_before_a_manager_restart_is_still_seen_to_die(toy):
 
 def test_runs_left_by_a_manager_on_another_host_are_not_watched_here_and_said_so(toy):
     """Pids only mean something on the host that started them (a PostgreSQL history outlives a host move)."""
-    toy.write_next_workers(HOLDING_NEXT_WORKERS.replace('{"rotate_logs"}', 'set()'))
-    toy.start_system()
-    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
-        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"]}})
-    run_id = reply["payload"]["run id"]
-    pid = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND pid IS NOT NULL", (run_id,)),
-                     what="sleep running")[0][0]
-    toy.stop("manager", signal.SIGKILL)
+    run_id, pid = long_sleep_then_manager_killed(toy)
     toy.execute("UPDATE manager_state SET value = json_set(value, '$.host', 'old-manager-host') "
                 "WHERE name = 'heartbeat'")
     try:
@@ -124,3 +106,16 @@ def test_runs_left_by_a_manager_on_another_host_are_not_watched_here_and_said_so
         assert f"run {run_id} of sleep (pid {pid}) was started by the manager on old-manager-host" in log
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+def long_sleep_then_manager_killed(toy) -> tuple[int, int]:
+    """A 60 s sleep run launched by the manager, then the manager SIGKILLed: (run id, the worker's pid)."""
+    toy.write_next_workers(HOLDING_NEXT_WORKERS.replace('{"rotate_logs"}', 'set()'))
+    toy.start_system()
+    reply = raw_message(toy.workers_port, {"source": "operator", "type": "launch worker", "payload": {
+        "module": "nowcast_db.workers.sleep", "args": ["--sleep-time", "60"]}})
+    run_id = reply["payload"]["run id"]
+    pid = wait_until(lambda: toy.sql("SELECT pid FROM worker_runs WHERE id = ? AND pid IS NOT NULL", (run_id,)),
+                     what="sleep running")[0][0]
+    toy.stop("manager", signal.SIGKILL)
+    return run_id, pid
