@@ -96,6 +96,18 @@ def server_settings(url: str) -> dict[str, str]:
 
 # --- readers --------------------------------------------------------------------------
 
+def _timer(timings: dict[str, list[float]], *first):
+    """``timed(name, call, *args)``: ``call(*first, *args)``, its seconds added to ``timings[name]``."""
+
+    def timed(name, call, *args, **kwargs):
+        start = time.perf_counter()
+        value = call(*first, *args, **kwargs)
+        timings.setdefault(name, []).append(time.perf_counter() - start)
+        return value
+
+    return timed
+
+
 def tui_reader(url: str, pause: float, stopping, results) -> None:
     """nowcast-tui's reads, as its screens make them every second."""
     from nowcast_tui.data import History
@@ -103,13 +115,7 @@ def tui_reader(url: str, pause: float, stopping, results) -> None:
 
     history = History(url)
     timings: dict[str, list[float]] = {}
-
-    def timed(name, call, *args, **kwargs):
-        start = time.perf_counter()
-        value = call(*args, **kwargs)
-        timings.setdefault(name, []).append(time.perf_counter() - start)
-        return value
-
+    timed = _timer(timings)
     errors = []
     try:
         while not stopping.is_set():
@@ -134,13 +140,8 @@ def history_reader(url: str, pause: float, stopping, results) -> None:
 
     engine = queries.open_history(url)
     timings: dict[str, list[float]] = {}
+    timed = _timer(timings, engine)
     errors = []
-
-    def timed(name, call, *args, **kwargs):
-        start = time.perf_counter()
-        value = call(engine, *args, **kwargs)
-        timings.setdefault(name, []).append(time.perf_counter() - start)
-        return value
 
     try:
         while not stopping.is_set():
