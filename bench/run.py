@@ -4,9 +4,11 @@ manager with durable commits, launch latency and manager memory.
     python bench/run.py                 # writes BENCHMARKS.md
     python bench/run.py --quick         # fewer messages, for a smoke test
 
-The floor is the same broker with a responder that does no work; the manager
+The floor is the same broker with a responder that does no work; the durable
+floor a responder that only stores each message's bytes and commits (SQLite
+WAL, synchronous=FULL) before answering (durable_responder.py); the manager
 runs the toy system's registry with an after_ function returning [], every
-message committed (SQLite WAL, synchronous=FULL) before its reply.  Then the
+message recorded and committed the same way before its reply.  Then the
 manager's cost by batch size (profile_batches.py), replay speed, nowcast-tui
 on a generated history of 1,000,000 messages (make_big_db.py, tui_speed.py)
 and readers beside the manager on PostgreSQL (pg_concurrency.py).
@@ -166,34 +168,46 @@ def load(port: int, clients: int, count: int, warmup: int = 200, watch: dict[str
     }
 
 
-def measure_messages(directory: Path, count: int, rounds: int) -> tuple[list[dict], list[dict]]:
-    """Floor and manager side by side: both systems up at once, their loads
-    interleaved round by round (floor 1 client, manager 1 client, floor 8,
-    manager 8, ...), so a change in the machine's load hits both alike.
-    Each figure is the median over the rounds; share of floor is the median
-    of the rounds' ratios."""
-    floor_system, manager_system = BenchSystem(directory / "floor"), BenchSystem(directory / "manager")
+KINDS = ("floor", "durable floor", "manager")
+
+
+def measure_messages(directory: Path, count: int, rounds: int) -> dict[str, list[dict]]:
+    """The floor, the durable floor and the manager side by side: all three
+    systems up at once, their loads interleaved round by round (floor 1
+    client, durable floor 1 client, manager 1 client, floor 8, ...), so a
+    change in the machine's load hits them alike.  Each figure is the median
+    over the rounds; share of floor is the median of the rounds' ratios.
+    Returns, for each kind, its figures with 1 client and with 8."""
+    systems = {kind: BenchSystem(directory / kind.replace(" ", "-")) for kind in KINDS}
     try:
-        floor_watch = {"broker": floor_system.start_broker().pid, "responder": floor_system.start(
-            sys.executable, str(BENCH_DIR / "noop_responder.py"), str(floor_system.manager_port)).pid}
-        wait_for_reply(floor_system.workers_port)
-        manager_watch = {"broker": manager_system.start_broker().pid, "responder": manager_system.start_manager().pid}
-        results = {(kind, clients): [] for kind in ("floor", "manager") for clients in (1, 8)}
+        watch = {}
+        for kind, system in systems.items():
+            if kind == "manager":
+                watch[kind] = {"broker": system.start_broker().pid, "responder": system.start_manager().pid}
+                continue
+            responder = [str(BENCH_DIR / "noop_responder.py"), str(system.manager_port)]
+            if kind == "durable floor":
+                responder = [str(BENCH_DIR / "durable_responder.py"), str(system.manager_port),
+                             str(system.directory / "durable.sqlite")]
+            watch[kind] = {"broker": system.start_broker().pid, "responder": system.start(sys.executable, *responder).pid}
+            wait_for_reply(system.workers_port)
+        results = {(kind, clients): [] for kind in KINDS for clients in (1, 8)}
         for _ in range(rounds):
             for clients in (1, 8):
-                results[("floor", clients)].append(load(floor_system.workers_port, clients, count, watch=floor_watch))
-                results[("manager", clients)].append(
-                    load(manager_system.workers_port, clients, count, watch=manager_watch))
+                for kind, system in systems.items():
+                    results[(kind, clients)].append(load(system.workers_port, clients, count, watch=watch[kind]))
     finally:
-        floor_system.stop()
-        manager_system.stop()
-    floor, manager = [], []
+        for system in systems.values():
+            system.stop()
+    figures = {kind: [] for kind in KINDS}
     for clients in (1, 8):
-        floors, managers = results[("floor", clients)], results[("manager", clients)]
-        floor.append(_median_of(floors))
-        manager.append({**_median_of(managers),
-                        "share": median([m["rate"] / f["rate"] for f, m in zip(floors, managers)])})
-    return floor, manager
+        floors = results[("floor", clients)]
+        figures["floor"].append(_median_of(floors))
+        for kind in KINDS[1:]:
+            runs = results[(kind, clients)]
+            figures[kind].append({**_median_of(runs),
+                                  "share": median([run["rate"] / f["rate"] for f, run in zip(floors, runs)])})
+    return figures
 
 
 def _median_of(runs: list[dict]) -> dict:
@@ -202,7 +216,7 @@ def _median_of(runs: list[dict]) -> dict:
             "cpu_us": {name: median([run["cpu_us"][name] for run in runs]) for name in runs[0]["cpu_us"]}}
 
 
-def cpu_section(floor: list[dict], manager: list[dict]) -> list[str]:
+def cpu_section(figures: dict[str, list[dict]]) -> list[str]:
     """Where the machine's CPU goes per message, and what that leaves the manager (see the text)."""
     lines = [
         "",
@@ -215,13 +229,14 @@ def cpu_section(floor: list[dict], manager: list[dict]) -> list[str]:
         "| | clients | broker µs | responder / manager µs | clients µs | total µs | cores busy |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for f, m in zip(floor, manager):
-        for kind, run in (("floor", f), ("manager", m)):
+    for index in (0, 1):
+        for kind in KINDS:
+            run = figures[kind][index]
             cpu = run["cpu_us"]
             total = cpu["broker"] + cpu["responder"] + cpu["clients"]
             lines.append(f"| {kind} | {run['clients']} | {cpu['broker']:.0f} | {cpu['responder']:.0f} | "
                          f"{cpu['clients']:.0f} | {total:.0f} | {run['rate'] * total / 1e6:.2f} |")
-    (f1, m1), (f8, m8) = zip(floor, manager)
+    (f1, f8), (m1, m8) = figures["floor"], figures["manager"]
     target8, target1 = 0.6 * f8["rate"], 0.4 * f1["rate"]
     lines += [
         "",
@@ -314,7 +329,7 @@ def measure_batches(messages: int) -> str:
                           capture_output=True, text=True, check=True, cwd=BENCH_DIR).stdout.strip()
 
 
-def write_report(path: Path, floor, manager, launch, memory, replay, command: str, batches: str = "",
+def write_report(path: Path, figures: dict[str, list[dict]], launch, memory, replay, command: str, batches: str = "",
                  extra_sections: list[str] = ()) -> str:
     lines = [
         "# Benchmarks",
@@ -324,24 +339,30 @@ def write_report(path: Path, floor, manager, launch, memory, replay, command: st
         f"Command: `{command}` (all figures below come from that one run), with nowcast_db installed "
         f"in {Path(sys.prefix).name!r} ({'an editable' if _editable() else 'a plain'} `pip install`).",
         "",
-        "## Messages: floor vs manager",
+        "## Messages: floor, durable floor and manager",
         "",
-        "Floor: the broker with a responder that answers at once and does no work. Manager: the real",
-        "manager, registered worker, small dict payload, `after_` returning `[]`, every message",
-        "committed (SQLite WAL, `synchronous=FULL`) before its reply.",
+        "Floor: the broker with a responder that answers at once and does no work. Durable floor: the",
+        "same broker with the least a Python responder can do and keep every message before answering",
+        "(`bench/durable_responder.py`: each message's bytes stored as they came, one row, no parsing,",
+        "no index, every waiting message in one commit, SQLite WAL, `synchronous=FULL`). Manager: the",
+        "real manager, registered worker, small dict payload, `after_` returning `[]`, every message",
+        "recorded (message, run, checklist change, with the history's indexes) and committed (SQLite",
+        "WAL, `synchronous=FULL`) before its reply.",
         "",
-        "Both systems run at once and their loads alternate, round by round; each figure is the median",
-        "of the rounds (messages: all rounds together), share of floor the median of the rounds' ratios.",
+        "The three systems run at once and their loads alternate, round by round; each figure is the",
+        "median of the rounds (messages: all rounds together), share of floor the median of the rounds'",
+        "ratios.",
         "",
         "| | clients | messages | messages/s | p50 ms | p99 ms | share of floor |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for f, m in zip(floor, manager):
-        lines.append(f"| floor | {f['clients']} | {f['messages']} | {f['rate']:.0f} | {f['p50_ms']:.2f} | "
-                     f"{f['p99_ms']:.2f} | |")
-        lines.append(f"| manager | {m['clients']} | {m['messages']} | {m['rate']:.0f} | {m['p50_ms']:.2f} | "
-                     f"{m['p99_ms']:.2f} | {m['share']:.0%} |")
-    lines += cpu_section(floor, manager)
+    for index in (0, 1):
+        for kind in KINDS:
+            run = figures[kind][index]
+            share = f"{run['share']:.0%}" if "share" in run else ""
+            lines.append(f"| {kind} | {run['clients']} | {run['messages']} | {run['rate']:.0f} | "
+                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {share} |")
+    lines += cpu_section(figures)
     if batches:
         lines += [
             "",
@@ -411,7 +432,7 @@ def main() -> None:
         args.rounds, args.tui_runs, args.tui_messages = 1, 2000, 10_000
     with tempfile.TemporaryDirectory(prefix="nowcast-bench-") as tmp:
         directory = Path(tmp)
-        floor, manager = measure_messages(directory, args.messages, args.rounds)
+        figures = measure_messages(directory, args.messages, args.rounds)
         launch = measure_launch(directory, args.launches)
         memory = measure_memory(directory, args.memory_messages)
     replay = replay_speed.measure(args.replay_messages)
@@ -421,7 +442,7 @@ def main() -> None:
         import pg_concurrency  # bench/, beside this file
 
         sections.append(pg_concurrency.pg_section(messages=100 if args.quick else 1000))
-    print(write_report(args.output, floor, manager, launch, memory, replay,
+    print(write_report(args.output, figures, launch, memory, replay,
                        "python bench/run.py " + " ".join(sys.argv[1:]), batches, sections))
 
 
