@@ -148,17 +148,27 @@ class AdoptedProcess:
 
     def __init__(self, pid: int, module: str | None):
         self.pid, self.module, self.gone = pid, module, False
+        self.started = _start_time(pid)
 
     def poll(self):
         try:
             os.kill(self.pid, 0)
             cmdline = open(f"/proc/{self.pid}/cmdline", "rb").read().decode(errors="replace")
-            # a recycled pid running something else means ours is gone
-            self.gone = bool(self.module) and self.module not in cmdline
+            # a recycled pid (started later, or running something else) means ours is gone
+            self.gone = (bool(self.module) and self.module not in cmdline) or _start_time(self.pid) != self.started
         except (ProcessLookupError, FileNotFoundError):
             self.gone = True
         except PermissionError:  # alive, but not ours to inspect
             self.gone = False
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """When a process started (clock ticks since boot; None where /proc cannot say):
+    with the pid, it names one process even after the pid is used again."""
+    try:
+        return int(open(f"/proc/{pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
         return None
 
 

@@ -96,11 +96,21 @@ def main(args=None) -> None:
 
 def watch_runs(store: Store, loop: ManagerLoop, logger) -> None:
     """Watch the runs an earlier manager left running, by pid: a local worker's
-    own process, a remote worker's ssh process (it ends when the worker does).
-    Pids only mean something on the host the earlier manager ran on."""
+    own process, a remote worker's ssh process (it ends when the worker does),
+    a worker started by hand on this host.  A launched run's pid only means
+    something on the host the earlier manager ran on; a run started by hand
+    names its own host."""
     runs = store.running_runs_with_pid()
     earlier_host, this_host = store.earlier_manager_host(), host_socket.gethostname()
     for run in runs:
+        if run.launched_by == "external":
+            if run.host != this_host:
+                logger.warning(f"run {run.id} of {run.worker} (pid {run.pid}) was started by hand on {run.host}, "
+                               f"so it cannot be watched from {this_host}: only its final message can end it")
+                continue
+            loop.children.adopt(run.id, run.pid, run.worker, None)
+            logger.info(f"watching run {run.id} of {run.worker} (pid {run.pid}), started by hand")
+            continue
         if earlier_host not in (None, this_host):
             logger.warning(f"run {run.id} of {run.worker} (pid {run.pid}) was started by the manager on "
                            f"{earlier_host}, so it cannot be watched from {this_host}: if it has ended, "

@@ -94,6 +94,8 @@ class ManagerLoop:
             else:
                 incoming, decision, _ = pending[item]
                 self._notify(incoming.message, decision)
+                if recorded[item].opened_by_hand:
+                    self._watch_by_hand(incoming.message, recorded[item].run_id)
                 results.append((_serialize_reply(recorded[item].reply),
                                 list(zip(decision.launches, recorded[item].launch_run_ids))))
         return results
@@ -133,6 +135,16 @@ class ManagerLoop:
             pending.append((incoming, decision, state))
             state = decision.state
         return pending, outcome, state
+
+    def _watch_by_hand(self, msg: Message, run_id: int) -> None:
+        """A worker started by hand that named its process: watch it, when it runs
+        on this host, so a run it leaves open without a final message is seen to end."""
+        if msg.host != host_socket.gethostname():
+            self.logger.info(f"run {run_id} of {msg.source} was started by hand on {msg.host}: "
+                             f"only its final message can end it")
+            return
+        self.children.adopt(run_id, msg.pid, msg.source, None)
+        self.logger.info(f"watching run {run_id} of {msg.source} (pid {msg.pid}), started by hand")
 
     def _notify(self, msg: Message | None, decision: Decision) -> None:
         """Queue a Slack notification for a worker's report (posted off this loop);

@@ -1,9 +1,10 @@
 """Nowcast system messages and their YAML wire format.
 
 A message is one YAML mapping ``{source, type, payload}`` in one ZeroMQ frame,
-as in NEMO_Nowcast.  We add two optional keys, ``message id`` (so a retried
-message is recognised) and ``run id`` (the run the manager gave the worker);
-NEMO_Nowcast peers ignore them.  Only the safe YAML loader and dumper are used.
+as in NEMO_Nowcast.  We add optional keys, ``message id`` (so a retried
+message is recognised), ``run id`` (the run the manager gave the worker) and,
+from a worker the manager did not launch, ``pid`` and ``host`` (its process,
+so the manager can see it end); NEMO_Nowcast peers ignore them.  Only the safe YAML loader and dumper are used.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ except ImportError:  # pragma: no cover - libyaml missing
 
 MESSAGE_ID_KEY = "message id"
 RUN_ID_KEY = "run id"
+PID_KEY, HOST_KEY = "pid", "host"
 
 # Limits on what the manager reads (hostile or broken senders): the size of
 # the message, and the size and depth of what it holds once YAML aliases are
@@ -32,7 +34,7 @@ RUN_ID_KEY = "run id"
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_VALUES = 100_000
 MAX_DEPTH = 64
-MAX_NAME_LENGTH = {"source": 200, "type": 200, MESSAGE_ID_KEY: 64}
+MAX_NAME_LENGTH = {"source": 200, "type": 200, MESSAGE_ID_KEY: 64, HOST_KEY: 200}
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Message:
     payload: Any = None
     id: str | None = field(default=None, compare=False)
     run_id: int | None = field(default=None, compare=False)
+    # the sender's process, sent by a worker started by hand (no run id)
+    pid: int | None = field(default=None, compare=False)
+    host: str | None = field(default=None, compare=False)
 
     def serialize(self) -> str:
         document = {"source": self.source, "type": self.type, "payload": self.payload}
@@ -51,6 +56,8 @@ class Message:
             document[MESSAGE_ID_KEY] = self.id
         if self.run_id is not None:
             document[RUN_ID_KEY] = self.run_id
+        if self.pid is not None:
+            document[PID_KEY], document[HOST_KEY] = self.pid, self.host
         return dump_yaml(document, what=f"payload of ({self.type}) message from {self.source}")
 
     @classmethod
@@ -86,14 +93,22 @@ class Message:
                 raise MessageError(f"message {key} is {len(value)} characters; the limit is {MAX_NAME_LENGTH[key]}")
             if "\x00" in value:  # a name, and PostgreSQL text cannot hold it
                 raise MessageError(f"message {key} holds a NUL character")
-        run_id = document.get(RUN_ID_KEY)
+        run_id, pid, host = document.get(RUN_ID_KEY), document.get(PID_KEY), document.get(HOST_KEY)
+        known_process = (_is_int(pid) and pid > 0 and isinstance(host, str) and 0 < len(host)
+                         <= MAX_NAME_LENGTH[HOST_KEY] and "\x00" not in host)
         return cls(
             source=source,
             type=msg_type,
             payload=document.get("payload"),
             id=str(msg_id) if msg_id is not None else None,
-            run_id=run_id if isinstance(run_id, int) and not isinstance(run_id, bool) else None,
+            run_id=run_id if _is_int(run_id) else None,
+            pid=pid if known_process else None,
+            host=host if known_process else None,
         )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _STR, _MAP, _SEQ = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -149,6 +150,8 @@ class NowcastWorker:
         if msg_type not in worker_msgs:
             raise WorkerError(f"message type not found for {self.name} worker: {msg_type}")
         msg = Message(self.name, msg_type, payload, id=new_message_id(), run_id=self.run_id)
+        if self.run_id is None:  # started by hand: say which process, so the manager can see it end
+            msg.pid, msg.host = os.getpid(), socket.gethostname()
         serialized = msg.serialize()
         if self._parsed_args is not None and self._parsed_args.debug:
             self.logger.debug(f"**debug mode** message that would have been sent to manager: ({msg_type}) {worker_msgs[msg_type]}")

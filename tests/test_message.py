@@ -413,3 +413,18 @@ def test_the_usual_message_is_read_line_by_line():
     text = Message("sleep", "success", {"sleep time": 5, "run date": dt.date(2026, 11, 30)}, id="ab12").serialize()
     assert _load_simple(text) is not _NOT_SIMPLE
     assert Message.deserialize(text) == Message("sleep", "success", {"sleep time": 5, "run date": dt.date(2026, 11, 30)})
+
+
+def test_worker_started_by_hand_names_its_process():
+    text = Message("sleep", "need", "sleepyhead", id="abc", pid=4242, host="hpc-login1").serialize()
+    again = Message.deserialize(text)
+    assert (again.pid, again.host) == (4242, "hpc-login1")
+    assert "pid: 4242\n" in text and "host: hpc-login1\n" in text
+
+
+@pytest.mark.parametrize("process", ["pid: 0\nhost: vm", "pid: -3\nhost: vm", "pid: '12'\nhost: vm",
+                                     "pid: true\nhost: vm", "pid: 12", "host: vm", "pid: 12\nhost: 12",
+                                     "pid: 12\nhost: ''", f"pid: 12\nhost: {'h' * 201}"])
+def test_process_that_is_not_a_pid_and_a_host_is_ignored(process):
+    message = Message.deserialize(f"source: sleep\ntype: need\n{process}\n")
+    assert (message.pid, message.host) == (None, None)

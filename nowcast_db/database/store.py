@@ -31,7 +31,7 @@ STATE = ManagerStateRow.__table__
 # (see driver.py); parameters named b_* where a column of the same name is also set.
 MESSAGE_COLUMNS = ["id", "message_id", "received_at", "source", "type", "payload", "raw", "reply_type",
                    "reply_payload", "run_id", "error", "synthesized"]
-RUN_COLUMNS = ["id", "worker", "module", "args", "host", "launched_by", "requested_by", "state",
+RUN_COLUMNS = ["id", "worker", "module", "args", "host", "pid", "launched_by", "requested_by", "state",
                "final_message_type", "launched_at", "started_at", "finished_at"]
 MUTATION_COLUMNS = ["key", "operation", "before", "after", "message_id", "at"]
 CHECKLIST_COLUMNS = ["key", "value", "updated_at", "message_id"]
@@ -77,6 +77,8 @@ class Recorded:
     run_id: int | None
     reply: Message
     launch_run_ids: list[int] = field(default_factory=list)
+    # a run started by hand that this message opened and left running, its process named in the message
+    opened_by_hand: bool = False
 
 
 class Store:
@@ -177,13 +179,15 @@ class Store:
     def _record(self, connection, writer: "_WriterState", batch: "_Batch", incoming: Incoming,
                 decision: Decision, previous: ManagerState) -> Recorded:
         msg, now = incoming.message, incoming.received_at
-        run_id = None
+        run_id, opened_by_hand = None, False
         if msg is not None and incoming.registered:
             run_id = self._run_for(connection, writer, batch, msg, now)
             ended = final_state(msg.type) if not incoming.synthesized else None  # the run keeps died / timed out
             if ended is not None:
                 batch.update_run(run_id, state=ended, final_message_type=msg.type, finished_at=now)
                 writer.open_runs.pop(run_id, None)
+            opened_by_hand = (ended is None and msg.pid is not None
+                              and batch.new_runs.get(run_id, {}).get("launched_by") == "external")
         message_pk = writer.take_message_id()
         batch.message_pks[incoming.message_id] = message_pk
         launch_ids = []
@@ -220,7 +224,7 @@ class Store:
                                     "after": mutation.after, "message_id": message_pk, "at": now})
             batch.checklist[mutation.key] = None if mutation.operation == "clear" else {
                 "key": mutation.key, "value": mutation.after, "updated_at": now, "message_id": message_pk}
-        return Recorded(message_pk, run_id, sent, launch_ids)
+        return Recorded(message_pk, run_id, sent, launch_ids, opened_by_hand)
 
     def _run_for(self, connection, writer: "_WriterState", batch: "_Batch", msg: Message, now: dt.datetime) -> int:
         """The run a message belongs to: the run id it carries, else the oldest
@@ -240,8 +244,9 @@ class Store:
         if open_runs:
             return min(open_runs)
         run_id = writer.take_run_id()
-        batch.new_runs[run_id] = _run_row(run_id, msg.source, host="unknown", launched_by="external",
-                                          state="running", launched_at=now, started_at=now)
+        batch.new_runs[run_id] = _run_row(run_id, msg.source, host=msg.host or "unknown", pid=msg.pid,
+                                          launched_by="external", state="running", launched_at=now,
+                                          started_at=now)
         writer.open_runs[run_id] = (msg.source, "running")
         return run_id
 
@@ -292,7 +297,10 @@ class Store:
                               f"or log in; ssh's own message went to the manager's standard error")
             elif run.state in OPEN_STATES:
                 run.state, run.finished_at = "died", utcnow()
-                if exit_code is None:
+                if exit_code is None and run.launched_by == "external":
+                    run.reason = (f"process {run.pid} (started by hand on {run.host}) ended without "
+                                  f"sending a final message; exit status unknown")
+                elif exit_code is None:
                     run.reason = (f"process {run.pid} (started before the manager restarted) ended without "
                                   f"sending a final message; exit status unknown")
                 elif exit_code < 0:
