@@ -13,7 +13,7 @@ from textual.theme import BUILTIN_THEMES
 from nowcast_db.errors import NowcastError
 from nowcast_tui.data import History, Unreadable
 from nowcast_tui.deliver import deliver
-from nowcast_tui.launching import NEEDS_CONFIG
+from nowcast_tui.launching import NEEDS_CONFIG, LaunchRequests
 from nowcast_tui.screens.checklist import ChecklistScreen
 from nowcast_tui.screens.help import HelpScreen
 from nowcast_tui.screens.launch_worker import LaunchWorkerModal
@@ -54,6 +54,8 @@ class NowcastApp(App):
         self.status_line = None
         self._broker_up: bool | None = None
         self._broker_checked = 0.0
+        #: requests sent from the Relaunch and Launch dialogs that the manager has not answered
+        self.launch_requests = LaunchRequests()
 
     @property
     def config(self):

@@ -94,7 +94,7 @@ class RelaunchModal(ModalScreen[int | None]):
     @work(thread=True, exclusive=True, group="launch")
     def send(self, module: str, args: list[str], host: str) -> None:
         app = self.app  # a closed dialog no longer knows its app
-        outcome = relaunch(app.config, module, args, host)
+        outcome = relaunch(app.config, module, args, host, app.launch_requests)
         deliver(app, self.outcome_arrived, outcome)
 
     def outcome_arrived(self, outcome: LaunchOutcome) -> None:
