@@ -22,7 +22,8 @@ def main(argv=None) -> int:
                           help="delete history older than DATE (ISO 8601; a date alone is midnight UTC)")
     db_prune.add_argument("--batch-size", metavar="N", default="1000",
                           help="rows deleted per transaction (default 1000)")
-    db_prune.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    db_prune.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
     db_prune.add_argument("--no-progress", action="store_true", help="no progress lines on standard error")
     db_copy = db.add_parser(
         "copy", help="copy a whole history into an empty database, e.g. SQLite into PostgreSQL (stop the manager first)")
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     status = commands.add_parser(
         "status", help="is the system healthy? exit 0 healthy, 1 degraded (runs ended badly in 24 h), 2 down")
     status.add_argument("config_file")
-    status.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    status.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
     status.add_argument("--json", action="store_true", help="print the report as JSON")
 
     logs = commands.add_parser("logs", help="print what a run printed (its captured stdout and stderr)")
@@ -57,7 +59,8 @@ def main(argv=None) -> int:
     logs.add_argument("run_id", metavar="RUN_ID")
     logs.add_argument("--follow", "-f", action="store_true",
                       help="keep printing while the run is open; stop when it has ended")
-    logs.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    logs.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
 
     launch = commands.add_parser(
         "launch", help="ask the running manager to launch a registered worker (recorded as launched by operator)"
@@ -118,14 +121,11 @@ def main(argv=None) -> int:
 def db_upgrade_command(args) -> int:
     from nowcast_db.config import Config
     from nowcast_db.database import database_url, make_engine, upgrade
-    from nowcast_db.database.migrate import current_revision
 
     config = Config(args.config_file)
     url = database_url(config)
     engine = make_engine(url, writer=True)
-    before = current_revision(engine)
-    upgrade(engine)
-    after = current_revision(engine)
+    before, after = upgrade(engine)
     where = engine.url.render_as_string(hide_password=True)
     print(f"{where}: schema at revision {after}" + (f" (was {before or 'empty'})" if before != after else ""))
     return 0
@@ -231,11 +231,22 @@ or as a client key pair (workers, manager, scheduler, nowcast commands):
     return 0
 
 
+def _db_url(text: str) -> str:
+    """``--db``: a URL, or a SQLite file's path (imported late: `nowcast --help` loads no SQLAlchemy)."""
+    from nowcast_db.database.engine import url_from_text
+
+    return url_from_text(text)
+
+
 def resolve_worker_module(config, worker: str) -> str:
     """A dotted name is a module already; a bare name is looked up in the
     history (the module its last run used), then among the built-in workers."""
     if "." in worker:
         return worker
+    if config.worker_registry(worker) is None:
+        known = ", ".join(str(name) for name in (config.registry.get("workers") or {}))
+        raise NowcastError(f"worker {worker!r} is not in {config.file}'s message registry "
+                           f"(registered: {known or 'none'})")
     from importlib.util import find_spec
 
     from nowcast_db.database import database_url
@@ -278,7 +289,8 @@ def add_audit_commands(commands) -> None:
         "replay", help="decide recorded (or scripted) messages again and compare the launches; launches nothing",
         epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     replay.add_argument("config_file")
-    replay.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    replay.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
     replay.add_argument("--since", metavar="TIME", help=f"compare the messages received from TIME on ({TIME_HELP})")
     replay.add_argument("--until", metavar="TIME", help="replay the messages received up to TIME (same format)")
     replay.add_argument("--next-workers", metavar="MODULE_OR_FILE",
@@ -297,13 +309,15 @@ def add_audit_commands(commands) -> None:
     checklist.add_argument("config_file")
     checklist.add_argument("--at", metavar="TIME",
                            help=f"rebuild the checklist as it was at TIME from its recorded changes ({TIME_HELP})")
-    checklist.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    checklist.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
 
     history = commands.add_parser("history", help="recorded runs, messages, checklist changes, or a run's chain")
     history.add_argument("config_file")
     kinds = history.add_subparsers(dest="kind", required=True, metavar="runs|messages|checklist|chain")
     output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("--db", metavar="URL", help="history database URL (default: the config's database)")
+    output.add_argument("--db", metavar="URL", type=_db_url,
+                   help="history database URL, or a SQLite file's path (default: the config's database)")
     output.add_argument("--format", default="table", metavar="|".join(FORMATS),
                         help="a table for people (default), JSON lines or CSV for scripts")
     filters = argparse.ArgumentParser(add_help=False)

@@ -147,13 +147,26 @@ def _substitute_env_vars(config: Config) -> None:
                 )
 
 
+# what a key that holds other keys is expected to be, for a missing or wrong one
+_SECTIONS = {
+    "zmq": "a mapping with host and ports",
+    "zmq: ports": "a mapping with manager and workers port numbers",
+    "message registry": "a mapping with manager, next workers module and workers",
+    "run output": "a mapping with directory and max bytes",
+}
+
+
 def _require(config: Config, path: list[str], expected: type | tuple, description: str):
     value: Any = config._dict
     for depth, part in enumerate(path):
-        if not isinstance(value, dict) or part not in value:
-            key = ": ".join(path[: depth + 1])
-            raise ConfigError(f"{config.file}: missing key '{key}' (expected {description})")
+        key = ": ".join(path[: depth + 1])
+        last = depth == len(path) - 1
+        if part not in value:
+            raise ConfigError(f"{config.file}: missing key '{key}' "
+                              f"(expected {description if last else _SECTIONS.get(key, 'a mapping')})")
         value = value[part]
+        if not last and not isinstance(value, dict):
+            raise config.error(key, _SECTIONS.get(key, "a mapping"), value)
     if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
         raise config.error(": ".join(path), description, value)
     return value

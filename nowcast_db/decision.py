@@ -223,7 +223,7 @@ def _report(state, msg, worker_types, next_workers, config, received) -> Decisio
     state = replace(state, checklist=checklist)
 
     if isinstance(next_workers, BaseException):
-        text = f"next workers module failed to load: {_one_line(next_workers)}"
+        text = f"next workers module failed to load: {one_line(next_workers)}"
         return Decision(state, reply("next workers module failed", text), mutations, error=text,
                         log=log + [(logging.ERROR, MANAGER, text)])
     after = getattr(next_workers, f"after_{msg.source}", None)
@@ -235,7 +235,7 @@ def _report(state, msg, worker_types, next_workers, config, received) -> Decisio
         result = after(msg, config, copy.deepcopy(checklist))
         launches, racers = _read_after_result(result, msg)
     except Exception as err:  # a bug in the system's next_workers module
-        text = f"after_{msg.source} failed: {_one_line(err)}"
+        text = f"after_{msg.source} failed: {one_line(err)}"
         detail = "".join(traceback.format_exception(err)).rstrip()
         return Decision(state, reply("after_worker function failed", text), mutations, error=text,
                         log=log + [(logging.ERROR, MANAGER, f"{text}\n{detail}")])
@@ -328,7 +328,7 @@ def _apply_holds(state: ManagerState, msg: Message, launches: list[Launch], race
     return replace(state, holds=tuple(still_held)), to_launch, log
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     detail = text[0] if text else ""
     if isinstance(err, SyntaxError) and err.filename:

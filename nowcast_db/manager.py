@@ -13,6 +13,7 @@ import zmq
 from nowcast_db import curve, process
 from nowcast_db.database import Store, database_url, make_engine, upgrade
 from nowcast_db.database.manager_lock import lock_history
+from nowcast_db.decision import one_line
 from nowcast_db.errors import NowcastError
 from nowcast_db.manager_loop import ManagerLoop
 from nowcast_db.notifications import Notifier
@@ -36,12 +37,14 @@ def main(args=None) -> None:
         url = database_url(config)
         engine = make_engine(url, writer=True)
         lock = lock_history(engine)
-        upgrade(engine)
+        schema = upgrade(engine)
     except NowcastError as err:
         process.fail("manager", str(err))
     except Exception as err:
         process.fail("manager", f"database {url} could not be opened or migrated: {type(err).__name__}: {err}")
     logger.info(f"recording history in {engine.url.render_as_string(hide_password=True)}")
+    if schema[0] != schema[1]:
+        logger.info(f"history database schema at revision {schema[1]} (was {schema[0] or 'empty'})")
     store = Store(engine)
     for run in store.lose_pending_launches(LOST_REASON):
         logger.warning(f"run {run.id} of {run.worker} was never started; marked lost")
@@ -64,7 +67,7 @@ def main(args=None) -> None:
     watch_runs(store, loop, logger)
     module = loop.next_workers.get()
     if isinstance(module, BaseException):
-        logger.error(f"next workers module failed to load: {module}")
+        logger.error(f"next workers module failed to load: {one_line(module)}")
     else:
         logger.info(f"next workers module loaded from {loop.next_workers.path}")
 

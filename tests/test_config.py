@@ -235,6 +235,26 @@ def test_missing_required_key_raises_config_error_naming_key(toy_config_file, pa
     assert ": ".join(path) in text
 
 
+@pytest.mark.parametrize("path, expected", [
+    (("zmq",), "missing key 'zmq' (expected a mapping with host and ports)"),
+    (("zmq", "ports"), "missing key 'zmq: ports' (expected a mapping with manager and workers port numbers)"),
+    (("zmq", "host"), "missing key 'zmq: host' (expected a host name string)"),
+    (("message registry",),
+     "missing key 'message registry' (expected a mapping with manager, next workers module and workers)"),
+])
+def test_missing_key_says_what_that_key_holds(toy_config_file, path, expected):
+    assert load_error(edit(toy_config_file, _delete(*path))).endswith(expected)
+
+
+@pytest.mark.parametrize("value, path, expected", [
+    (5, ("zmq",), "key 'zmq': expected a mapping with host and ports, got int 5"),
+    ("4343", ("zmq", "ports"), "key 'zmq: ports': expected a mapping with manager and workers port numbers, "
+                               "got str '4343'"),
+])
+def test_section_that_is_not_a_mapping_says_what_it_should_hold(toy_config_file, value, path, expected):
+    assert load_error(edit(toy_config_file, _set(value, *path))).endswith(expected)
+
+
 @pytest.mark.parametrize(
     "value, path, key",
     [

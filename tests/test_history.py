@@ -92,6 +92,8 @@ def test_checklist_at_a_time_is_the_checklist_the_manager_held_then(running_toy)
     pacific = moment.astimezone(dt.timezone(dt.timedelta(hours=-8)))
     assert checklist(toy, "--at", pacific.isoformat()) == held
     assert checklist(toy, "--at", moment.replace(tzinfo=None).isoformat()) == held
+    if toy.db_path is not None and toy.db_path.exists():  # --db also takes a SQLite file's path, as db copy does
+        assert checklist(toy, "--db", str(toy.db_path.relative_to(toy.directory))) == now
     # before anything happened, and without --at: the current checklist
     assert checklist(toy, "--at", "2000-01-01") == {}
     assert checklist(toy) == now

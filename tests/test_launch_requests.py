@@ -92,6 +92,14 @@ def test_nowcast_launch_refused_is_one_line(running_toy):
     assert "worker 'unknown' is not in the message registry" in error
 
 
+def test_nowcast_launch_of_a_name_not_in_the_registry_says_so(toy):
+    result = subprocess.run([*NOWCAST, "launch", str(toy.config_file), "nosuchworker"],
+                            capture_output=True, text=True, env=toy.env, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"nowcast: error: worker 'nosuchworker' is not in {toy.config_file}'s message "
+                                     f"registry (registered: sleep, awaken, rotate_logs, clear_checklist)")
+
+
 def test_nowcast_launch_never_creates_a_database(toy):
     toy.start("message_broker")
     result = subprocess.run([*NOWCAST, "launch", str(toy.config_file), "--timeout", "1", "awaken"],

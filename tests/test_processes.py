@@ -49,3 +49,26 @@ def test_sighup_reloads_every_long_running_process_and_none_dies(toy):
         assert toy.processes[name].poll() is None, f"{name} died on SIGHUP"
     assert raw_request(toy.workers_port, b"source: sleep\ntype: failure\npayload: null\n")
     assert scheduler.poll() is None
+
+
+def test_manager_creating_its_database_says_so_in_one_line_without_alembic_logging_config(toy):
+    """A NEMO-era logging config knows nothing of Alembic: its migrations are not each a line."""
+    toy.edit_config(lambda config: config["logging"].pop("loggers", None))
+    toy.start_system()
+    toy.stop("manager")
+    log = toy.log("manager")
+    assert "Running upgrade" not in log and "[alembic" not in log
+    assert len([line for line in log.splitlines() if "history database schema at revision" in line]) == 1
+    assert "(was empty)" in log
+    # started again on an up-to-date database: nothing to say
+    toy.start("manager")
+    toy.stop("manager")
+    assert len([line for line in toy.log("manager").splitlines() if "history database schema" in line]) == 1
+
+
+def test_manager_started_with_a_broken_next_workers_module_says_what_and_where(toy):
+    toy.write_next_workers("def after_sleep(msg, config, checklist)\n    return []\n")
+    toy.start_system()
+    toy.stop("manager")
+    path = toy.directory / "next_workers.py"
+    assert f"next workers module failed to load: SyntaxError: expected ':' ({path}, line 1)" in toy.log("manager")

@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
-from nowcast_db.database.engine import make_engine
+from nowcast_db.database.engine import make_engine, url_from_text
 from nowcast_db.database.migrate import alembic_config, current_revision, upgrade
 from nowcast_db.database.models import Base, ManagerStateRow, Value
 from nowcast_db.database.queries import HistoryUnreadable, _one_line, open_history
@@ -63,11 +63,11 @@ class CopyError(NowcastError):
 
 def history_url(text: str, role: str) -> str:
     """An SQLAlchemy URL from what the operator typed: a URL, or a path to a SQLite file."""
+    if not text.strip():
+        raise CopyError(f"{role}: expected a database URL (postgresql+psycopg://user@host/name, "
+                        f"sqlite:///path) or a path to a SQLite file, got {text!r}")
     if "://" not in text:
-        if not text.strip():
-            raise CopyError(f"{role}: expected a database URL (postgresql+psycopg://user@host/name, "
-                            f"sqlite:///path) or a path to a SQLite file, got {text!r}")
-        return f"sqlite:///{Path(text).expanduser().resolve()}"
+        return url_from_text(text)
     try:
         url = make_url(text)
     except ArgumentError:

@@ -25,6 +25,14 @@ def database_url(config) -> str:
     return f"sqlite:///{checklist_file.parent.resolve() / DEFAULT_DATABASE_NAME}"
 
 
+def url_from_text(text: str) -> str:
+    """What an operator typed for a database (``--db``): a URL as it is, or a
+    path to a SQLite file as its sqlite:/// URL."""
+    if "://" not in text and text.strip():
+        return f"sqlite:///{Path(text).expanduser().resolve()}"
+    return text
+
+
 def make_engine(url: str, writer: bool = False, busy_timeout: float = 30.0) -> Engine:
     """Build an engine.  On SQLite: WAL, foreign keys, busy timeout, durable
     commits; ``writer=True`` begins every transaction IMMEDIATE so the manager

@@ -1,6 +1,7 @@
 """Schema migrations, run in-process with Alembic."""
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 
@@ -28,12 +29,27 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema up to date (creates it in an empty database)."""
-    with engine.begin() as connection:
-        config = alembic_config(engine)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database schema up to date (creates it in an empty database);
+    the revisions before and after.
+
+    Alembic says each migration it runs at INFO; unless the system's logging
+    config sets the ``alembic`` logger's level, that is quieted to warnings
+    (the callers say in one line what changed)."""
+    alembic_logger = logging.getLogger("alembic")
+    quiet = alembic_logger.level == logging.NOTSET
+    if quiet:
+        alembic_logger.setLevel(logging.WARNING)
+    try:
+        before = current_revision(engine)
+        with engine.begin() as connection:
+            config = alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+        return before, current_revision(engine)
+    finally:
+        if quiet:
+            alembic_logger.setLevel(logging.NOTSET)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from nowcast_db.database.engine import make_engine
+from nowcast_db.database.engine import make_engine, url_from_text
 from nowcast_db.database.models import ChecklistEntry, ChecklistMutation, ManagerStateRow, MessageRow, WorkerRun
 from nowcast_db.database.store import HEARTBEAT, HOLDS
 from nowcast_db.decision import LAUNCH_REQUEST
@@ -59,7 +59,9 @@ def open_history(url: str, busy_timeout: float = 30.0) -> Engine:
     A SQLite file that is not there is an error here, not an empty database
     created by the attempt: reading commands must never make history up.
     ``busy_timeout`` (seconds) is how long to wait for a locked SQLite file.
+    ``url`` may also be a plain path to a SQLite file (``--db nowcast.sqlite``).
     """
+    url = url_from_text(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
