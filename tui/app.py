@@ -10,8 +10,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.theme import BUILTIN_THEMES
 
+from nowcast_db.database.engine import url_from_text
 from nowcast_db.errors import NowcastError
-from nowcast_tui.data import History, Unreadable
+from nowcast_tui.data import History, Unreadable, check_url
 from nowcast_tui.deliver import deliver
 from nowcast_tui.launching import NEEDS_CONFIG, LaunchRequests
 from nowcast_tui.screens.checklist import ChecklistScreen
@@ -99,8 +100,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      description="Watch a nowcast system's runs, messages and checklist; "
                                                  "relaunch workers through the manager.")
     parser.add_argument("config", nargs="?", help="the system's nowcast.yaml")
-    parser.add_argument("--db", metavar="URL", help="browse this history database (sqlite:///path) "
-                                                     "instead of the config's; launching then needs CONFIG too")
+    parser.add_argument("--db", metavar="URL", type=url_from_text,
+                        help="browse this history database (a URL, or a SQLite file's path) instead of the "
+                             "config's; launching then needs CONFIG too")
     parser.add_argument("--theme", metavar="NAME",
                         help="colour theme: textual-dark (the default) for dark terminals, textual-light for "
                              "light ones, or any Textual theme; Ctrl+P switches while running")
@@ -115,6 +117,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        if args.db:
+            check_url(args.db, "--db")
         history = History.from_config_file(args.config) if args.config else History(args.db)
     except NowcastError as err:
         print(f"nowcast-tui: error: {err}", file=sys.stderr)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from nowcast_db.config import load_config
 from nowcast_db.database import queries as db_queries
 from nowcast_db.database.engine import database_url
@@ -28,6 +31,22 @@ BROKER_TIMEOUT = 0.5
 
 class Unreadable(Exception):
     """The history cannot be shown right now; the text says why."""
+
+
+def check_url(url: str, role: str) -> None:
+    """Refuse a URL no waiting will make readable: one SQLAlchemy cannot read,
+    or whose dialect it does not have.  A SQLite file not there yet, or a
+    database server that is down, is waited for instead."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise NowcastError(f"{role} {url}: expected an SQLAlchemy URL such as sqlite:///path") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise NowcastError(f"{role} {parsed.render_as_string(hide_password=True)}: SQLAlchemy has no "
+                           f"{parsed.drivername!r} dialect (expected a URL such as "
+                           f"sqlite:///path or postgresql+psycopg://user@host/name)") from None
 
 
 class History:

@@ -100,7 +100,7 @@ def message(engine: Engine, message_id: int):
     m = MessageRow
     with engine.connect() as connection:
         return connection.execute(select(m.id, m.message_id, m.received_at, m.source, m.type, m.payload,
-                                         m.reply_type, m.reply_payload, m.run_id, m.error, m.raw)
+                                         m.reply_type, m.reply_payload, m.run_id, m.error, m.raw, m.synthesized)
                                   .where(m.id == message_id)).first()
 
 

@@ -93,7 +93,8 @@ class ChecklistScreen(Screen):
         tree = self.query_one(Tree)
         tree.clear()
         where = f", keys with “{escape(key_text)}”" if key_text else ""
-        tree.root.set_label(f"checklist ({len(checklist)} keys{where})")
+        keys = "1 key" if len(checklist) == 1 else f"{len(checklist)} keys"
+        tree.root.set_label(f"checklist ({keys}{where})")
         for key, value in checklist.items():
             add_value(tree.root, key, value, key)
         tree.root.expand()

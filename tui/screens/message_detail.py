@@ -24,6 +24,8 @@ def describe_message(message) -> str:
         f"run:        {message.run_id if message.run_id is not None else '—'}",
         f"reply:      {escape(str(message.reply_type))}",
     ]
+    if message.synthesized:
+        lines.append("[b]made up by the manager: the run died or timed out without a final message[/b]")
     if message.error:
         lines.append(f"error:      [red]{escape(message.error)}[/red]")
     lines += ["", "[b]payload[/b]", escape(value_text(message.payload))]

@@ -9,12 +9,21 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from nowcast_db.runs import OPEN_STATES
+from nowcast_tui.filters import BAD_STATES
 from nowcast_tui.formatting import REFERENCE_STYLES, palette_name, state_style
-from nowcast_tui.timeline_layout import Layout
+from nowcast_tui.timeline_layout import Bar, Layout
 
 #: columns for the worker's name, left of the axis
 LABEL_WIDTH = 16
 BAR, CHOSEN, REFERENCE, NOW = "█", "▓", "░", "│"
+
+
+def severity(state: str) -> int:
+    """Which of the runs sharing a cell it shows: an end gone wrong, then an open run, then a success."""
+    if state in BAD_STATES:
+        return 2
+    return 1 if state in OPEN_STATES else 0
 
 
 def label(worker: str) -> str:
@@ -39,16 +48,21 @@ def rows_text(layout: Layout, chosen: tuple[int, int | None] | None, dark: bool)
         cells: list[tuple[str, str]] = [(" ", "")] * layout.width
         for column, _ in layout.ticks:
             cells[column] = ("·", reference_style)
-        if layout.now_column is not None:
-            cells[layout.now_column] = (NOW, "bold")
         for reference in row.references:
             for column in range(reference.first, reference.last + 1):
                 cells[column] = (REFERENCE, reference_style)
+        # now over the day before, today's runs over now: they matter more than the time
+        if layout.now_column is not None:
+            cells[layout.now_column] = (NOW, "bold")
+        # a cell several runs share shows the chosen one, else the worst: a later success never hides a failure
+        drawn: dict[int, tuple[tuple[bool, int], Bar]] = {}
         for bar_index, bar in enumerate(row.bars):
-            picked = chosen == (row_index, bar_index)
-            style = state_style(bar.state, dark)
+            rank = (chosen == (row_index, bar_index), severity(bar.state))
             for column in range(bar.first, bar.last + 1):
-                cells[column] = (CHOSEN if picked else BAR, style + (" underline" if picked else ""))
+                if column not in drawn or rank >= drawn[column][0]:
+                    drawn[column] = (rank, bar)
+        for column, ((picked, _), bar) in drawn.items():
+            cells[column] = (CHOSEN if picked else BAR, state_style(bar.state, dark) + (" underline" if picked else ""))
         is_chosen_row = chosen is not None and chosen[0] == row_index
         text.append(label(row.worker), style="bold reverse" if is_chosen_row else "bold")
         for char, style in cells:
