@@ -68,7 +68,7 @@ def run_record(row) -> dict:
         "id": row.id, "worker": row.worker, "state": row.state, "launched by": row.launched_by,
         "host": row.host, "args": row.args, "launched at": row.launched_at, "started at": row.started_at,
         "finished at": row.finished_at, "seconds": seconds_between(row.started_at, row.finished_at),
-        "exit code": row.exit_code, "final message": row.final_message_type, "triggered by": row.triggered_by,
+        "exit code": row.exit_code, "final message": row.final_message_type, "triggered by message": row.triggered_by,
         "requested by": row.requested_by, "module": row.module, "pid": row.pid, "reason": row.reason,
     }
 
@@ -107,7 +107,7 @@ def chain_records(chain: list[tuple]) -> list[dict]:
 # Columns shown in a table; jsonl and csv carry every field.
 TABLE_COLUMNS = {
     "runs": ["id", "worker", "state", "launched by", "host", "args", "launched at", "seconds", "exit code",
-             "triggered by"],
+             "triggered by message"],
     "messages": ["id", "received at", "source", "type", "reply", "run id", "payload", "error"],
     "checklist": ["id", "at", "key", "operation", "after", "message", "source", "type"],
     "chain": ["step", "run", "worker", "state", "launched by", "args", "launched at", "seconds",

@@ -111,6 +111,8 @@ def test_checklist_errors_are_one_line(toy, tmp_path):
     one_line_error(nowcast(toy, "checklist", str(toy.config_file)), "no history database there")
     assert not toy.db_path.exists()  # reading never creates a database
     one_line_error(nowcast(toy, "checklist", str(toy.config_file), "--db", "nosuch://x"), "nosuch://x")
+    one_line_error(nowcast(toy, "checklist", str(toy.config_file), "--db", "postgresql://me@db:notaport/x"),
+                   "expected an SQLAlchemy URL")
 
 
 # --- nowcast history -------------------------------------------------------------------
@@ -122,7 +124,7 @@ def test_history_runs_in_the_three_formats(ran_toy):
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["id", "worker", "state", "launched", "by", "host", "args", "launched", "at",
-                                "(UTC)", "seconds", "exit", "code", "triggered", "by"]
+                                "(UTC)", "seconds", "exit", "code", "triggered", "by", "message"]
     assert [line.split()[:4] for line in lines[1:]] == [
         ["1", "sleep", "succeeded", "external"], ["2", "awaken", "succeeded", "manager"],
         ["3", "sleep", "succeeded", "external"], ["4", "awaken", "succeeded", "manager"]]
@@ -133,7 +135,7 @@ def test_history_runs_in_the_three_formats(ran_toy):
         (1, "sleep", "external", None), (2, "awaken", "manager", 0),
         (3, "sleep", "external", None), (4, "awaken", "manager", 0)]
     sleep_message = toy.sql("SELECT id FROM messages WHERE source = 'sleep' ORDER BY id")[0][0]
-    assert records[1]["triggered by"] == sleep_message and records[1]["args"] == []
+    assert records[1]["triggered by message"] == sleep_message and records[1]["args"] == []
     assert records[1]["seconds"] >= 0 and records[1]["launched at"].endswith("+00:00")
     assert records[1]["module"] == "nowcast_db.workers.awaken"
 

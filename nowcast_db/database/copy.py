@@ -70,7 +70,7 @@ def history_url(text: str, role: str) -> str:
         return url_from_text(text)
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise CopyError(f"{role} {_hide_password(text)}: expected a database URL such as "
                         f"postgresql+psycopg://user@host/name or sqlite:///path") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):

@@ -64,7 +64,7 @@ def open_history(url: str, busy_timeout: float = 30.0) -> Engine:
     url = url_from_text(url)
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise HistoryUnreadable(f"database URL {url!r}: expected an SQLAlchemy URL such as sqlite:///path") from None
     where = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
