@@ -163,5 +163,8 @@ class NowcastWorker:
             raise WorkerError(f"manager replied ({reply.type}): {reply.payload}")
         if reply.type not in manager_msgs:
             raise WorkerError(f"message type not found for manager: {reply.type}")
-        self.logger.debug(f"received message from {reply.source}: ({reply.type}) {manager_msgs[reply.type]}")
+        meaning = str(manager_msgs[reply.type])
+        # the registry says which replies are errors (NEMO_Nowcast's: "ERROR - ..."); a worker still goes on
+        level = logging.ERROR if meaning.startswith("ERROR") else logging.DEBUG
+        self.logger.log(level, f"received message from {reply.source}: ({reply.type}) {meaning}")
         return reply

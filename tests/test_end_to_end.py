@@ -148,3 +148,11 @@ def test_manager_launched_worker_reports_with_its_run_id(running_toy):
                                                 f"{toy.json_text('command')} FROM worker_runs WHERE worker = 'awaken'")[0]
     assert (pid_known, started_known) == (1, 1)
     assert json.loads(command)[1:] == ["-m", "nowcast_db.workers.awaken", str(toy.config_file)]
+
+
+def test_worker_whose_message_was_not_acted_on_logs_the_reply_as_an_error(running_toy):
+    """The toy's next_workers has no after_rotate_logs: the registry calls that reply an ERROR."""
+    result = running_toy.run_worker("nowcast_db.workers.rotate_logs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("ERROR [rotate_logs] received message from manager: (no after_worker function) "
+            "ERROR - after_worker function not found in next_workers module") in result.stdout
