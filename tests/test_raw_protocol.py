@@ -3,16 +3,20 @@
 The clients here are plain pyzmq sockets sending YAML documents
 ``{source, type, payload}``; the test bodies import nothing from nowcast_db,
 so they pin what a worker written for NEMO_Nowcast, with none of our code,
-gets back from our broker and manager.
+gets back from our broker and manager, recording into SQLite and into
+PostgreSQL.
 """
 from __future__ import annotations
 
+import json
 
 import pytest
 import yaml
 import zmq
 
-from conftest import wait_until
+from conftest import both_backends, wait_until
+
+pytestmark = both_backends
 
 REPLY_TIMEOUT_MS = 5000
 NEMO_REPLY_TYPES = {"ack", "checklist cleared", "unregistered worker", "unregistered message type",
@@ -106,8 +110,9 @@ def test_clear_checklist_request_is_answered_checklist_cleared_and_empties_the_c
     assert last_message_row(system, "clear_checklist", "clear checklist") == \
         ("clear_checklist", "clear checklist", "checklist cleared", None)
     assert system.sql("SELECT key FROM checklist") == []
-    assert system.sql("SELECT key, operation, json(before) FROM checklist_mutations ORDER BY id DESC LIMIT 1") == \
-        [("sleepyhead", "clear", '{"sleep time":3}')]
+    key, operation, before = system.sql(f"SELECT key, operation, {system.json_text('before')} "
+                                        "FROM checklist_mutations ORDER BY id DESC LIMIT 1")[0]
+    assert (key, operation, json.loads(before)) == ("sleepyhead", "clear", {"sleep time": 3})
 
 
 def test_message_from_unknown_source_is_answered_unregistered_worker(system):
@@ -152,7 +157,8 @@ def test_nemo_era_document_made_with_yaml_dump_is_acked(system, flow_style):
 
     assert reply == {"source": "manager", "type": "ack", "payload": None}
     assert last_message_row(system, "sleep", "failure") == ("sleep", "failure", "ack", None)
-    assert system.sql("SELECT json(value) FROM checklist WHERE key = 'sleepyhead'") == [('{"sleep time":3}',)]
+    [(value,)] = system.sql(f"SELECT {system.json_text('value')} FROM checklist WHERE key = 'sleepyhead'")
+    assert json.loads(value) == {"sleep time": 3}
 
 
 def test_dealer_client_with_empty_delimiter_gets_the_same_reply_as_req(system):

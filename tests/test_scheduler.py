@@ -1,5 +1,6 @@
 """The scheduler launches workers at times of day through the manager."""
 import datetime as dt
+import json
 import signal
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from nowcast_db.config import Config
 from nowcast_db.errors import ConfigError
 from nowcast_db.schedule_config import scheduled_launches
-from conftest import wait_until
+from conftest import both_backends, wait_until
 
 
 def in_seconds(seconds: int) -> str:
@@ -27,18 +28,20 @@ def sleep_at(at: str) -> dict:
     return {"nowcast_db.workers.sleep": {"every": "day", "at": at, "cmd line opts": "--sleep-time 0"}}
 
 
+@both_backends
 def test_due_launch_is_recorded_as_launched_by_scheduler(toy):
     toy.start_system()
     # due a few seconds after the scheduler starts (a slow start must not let the time pass first)
     schedule(toy, [sleep_at(in_seconds(5))])
     toy.start("scheduler")
-    wait_until(lambda: toy.sql("SELECT launched_by, requested_by, json(args), state FROM worker_runs "
-                               "WHERE worker = 'sleep'") == [("scheduler", "scheduler", '["--sleep-time","0"]',
-                                                              "succeeded")],
+    wait_until(lambda: [(by, requested, json.loads(args), state) for by, requested, args, state in toy.sql(
+                   f"SELECT launched_by, requested_by, {toy.json_text('args')}, state FROM worker_runs "
+                   "WHERE worker = 'sleep'")] == [("scheduler", "scheduler", ["--sleep-time", "0"], "succeeded")],
                timeout=30, what="scheduled sleep run")
     assert "scheduled nowcast_db.workers.sleep --sleep-time 0 every day at" in toy.log("scheduler")
 
 
+@both_backends
 def test_manager_down_means_retry_not_loss_or_double_launch(toy):
     schedule(toy, [sleep_at(in_seconds(2))], reply_timeout=1)
     toy.start("message_broker")
