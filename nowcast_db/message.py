@@ -4,7 +4,8 @@ A message is one YAML mapping ``{source, type, payload}`` in one ZeroMQ frame,
 as in NEMO_Nowcast.  We add optional keys, ``message id`` (so a retried
 message is recognised), ``run id`` (the run the manager gave the worker) and,
 from a worker the manager did not launch, ``pid`` and ``host`` (its process,
-so the manager can see it end); NEMO_Nowcast peers ignore them.  Only the safe YAML loader and dumper are used.
+so the manager can see it end); NEMO_Nowcast peers ignore them.  Only the
+safe YAML loader and dumper are used.
 """
 from __future__ import annotations
 
