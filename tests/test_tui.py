@@ -183,20 +183,30 @@ def test_relaunch_through_the_modal_is_refused_then_recorded_as_an_operator_laun
                what="the relaunched awaken run to succeed")
 
 
-def test_relaunch_says_plainly_when_the_manager_is_down(running_toy, make_app, monkeypatch):
-    toy = running_toy
+def stop_the_manager_after_a_history(toy, monkeypatch) -> None:
+    """sleep → awaken recorded, then the manager stopped; launch requests given up on after 1 s."""
     sleep_then_awaken(toy)
     toy.stop("manager")
     monkeypatch.setattr(launching, "REPLY_TIMEOUT", 0.5)
     monkeypatch.setattr(launching, "GIVE_UP_AFTER", 1.0)
 
+
+async def press_launch_in_relaunch_dialog(app, pilot) -> None:
+    """`r` on the selected run, then Launch in the dialog it opens."""
+    await pilot.press("r")
+    await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
+    await pilot.click("#launch")
+
+
+def test_relaunch_says_plainly_when_the_manager_is_down(running_toy, make_app, monkeypatch):
+    toy = running_toy
+    stop_the_manager_after_a_history(toy, monkeypatch)
+
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
-            await pilot.press("r")
-            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
-            await pilot.click("#launch")
+            await press_launch_in_relaunch_dialog(app, pilot)
             outcome = app.screen.query_one("#outcome", Static)
             await until(pilot, lambda: "manager not answering" in text(outcome), what="the outcome")
             assert app.screen.outcome.run_id is None
@@ -209,18 +219,13 @@ def test_relaunch_says_plainly_when_the_manager_is_down(running_toy, make_app, m
 def test_relaunch_outcome_arriving_after_the_dialog_closed_is_a_notification(running_toy, make_app, monkeypatch):
     """The request goes out whatever the dialog does: its outcome must reach the operator."""
     toy = running_toy
-    sleep_then_awaken(toy)
-    toy.stop("manager")
-    monkeypatch.setattr(launching, "REPLY_TIMEOUT", 0.5)
-    monkeypatch.setattr(launching, "GIVE_UP_AFTER", 1.0)
+    stop_the_manager_after_a_history(toy, monkeypatch)
 
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: len(table_states(app)) == 2, what="two runs in the table")
-            await pilot.press("r")
-            await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
-            await pilot.click("#launch")
+            await press_launch_in_relaunch_dialog(app, pilot)
             await pilot.press("escape")  # closed while the request waits for the manager
             await until(pilot, lambda: not isinstance(app.screen, RelaunchModal), what="the dialog to close")
             await until(pilot, lambda: any("manager not answering" in n.message for n in app._notifications),

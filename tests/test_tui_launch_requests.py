@@ -10,20 +10,18 @@ import pytest
 pytest.importorskip("textual", reason="textual not installed")
 
 from conftest import wait_until  # noqa: E402
-from test_tui import SIZE, sleep_then_awaken, table_states, text  # noqa: E402
+from test_tui import SIZE, press_launch_in_relaunch_dialog, stop_the_manager_after_a_history  # noqa: E402
+from test_tui import table_states, text  # noqa: E402
 from test_tui import make_app  # noqa: E402,F401 - a fixture, used by name
 from test_tui_support import until  # noqa: E402
 from textual.widgets import Static  # noqa: E402
 
-from nowcast_tui import launching  # noqa: E402
 from nowcast_tui.screens.relaunch import RelaunchModal  # noqa: E402
 
 
 async def relaunch_newest(app, pilot) -> str:
     """Open the Relaunch dialog on the selected run, press Launch, close it; the outcome shown."""
-    await pilot.press("r")
-    await until(pilot, lambda: isinstance(app.screen, RelaunchModal), what="the relaunch modal")
-    await pilot.click("#launch")
+    await press_launch_in_relaunch_dialog(app, pilot)
     outcome = app.screen.query_one("#outcome", Static)
     await until(pilot, lambda: text(outcome) and not text(outcome).startswith("sending"), timeout=30,
                 what="the outcome")
@@ -36,10 +34,7 @@ async def relaunch_newest(app, pilot) -> str:
 def test_launch_asked_for_twice_while_the_manager_is_down_is_launched_once(running_toy, make_app,  # noqa: F811
                                                                           monkeypatch):
     toy = running_toy
-    sleep_then_awaken(toy)
-    toy.stop("manager")
-    monkeypatch.setattr(launching, "REPLY_TIMEOUT", 0.5)
-    monkeypatch.setattr(launching, "GIVE_UP_AFTER", 1.0)
+    stop_the_manager_after_a_history(toy, monkeypatch)
 
     async def scenario():
         app = make_app()
