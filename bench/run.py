@@ -216,6 +216,13 @@ def _median_of(runs: list[dict]) -> dict:
             "cpu_us": {name: median([run["cpu_us"][name] for run in runs]) for name in runs[0]["cpu_us"]}}
 
 
+def in_table_order(figures: dict[str, list[dict]]):
+    """(kind, its figures) as the tables list them: every kind with 1 client, then with 8."""
+    for index in (0, 1):
+        for kind in KINDS:
+            yield kind, figures[kind][index]
+
+
 def cpu_section(figures: dict[str, list[dict]]) -> list[str]:
     """Where the machine's CPU goes per message, and what that leaves the manager (see the text)."""
     lines = [
@@ -229,13 +236,11 @@ def cpu_section(figures: dict[str, list[dict]]) -> list[str]:
         "| | clients | broker µs | responder / manager µs | clients µs | total µs | cores busy |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for index in (0, 1):
-        for kind in KINDS:
-            run = figures[kind][index]
-            cpu = run["cpu_us"]
-            total = cpu["broker"] + cpu["responder"] + cpu["clients"]
-            lines.append(f"| {kind} | {run['clients']} | {cpu['broker']:.0f} | {cpu['responder']:.0f} | "
-                         f"{cpu['clients']:.0f} | {total:.0f} | {run['rate'] * total / 1e6:.2f} |")
+    for kind, run in in_table_order(figures):
+        cpu = run["cpu_us"]
+        total = cpu["broker"] + cpu["responder"] + cpu["clients"]
+        lines.append(f"| {kind} | {run['clients']} | {cpu['broker']:.0f} | {cpu['responder']:.0f} | "
+                     f"{cpu['clients']:.0f} | {total:.0f} | {run['rate'] * total / 1e6:.2f} |")
     (f1, f8), (m1, m8) = figures["floor"], figures["manager"]
     target8, target1 = 0.6 * f8["rate"], 0.4 * f1["rate"]
     lines += [
@@ -356,12 +361,10 @@ def write_report(path: Path, figures: dict[str, list[dict]], launch, memory, rep
         "| | clients | messages | messages/s | p50 ms | p99 ms | share of floor |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for index in (0, 1):
-        for kind in KINDS:
-            run = figures[kind][index]
-            share = f"{run['share']:.0%}" if "share" in run else ""
-            lines.append(f"| {kind} | {run['clients']} | {run['messages']} | {run['rate']:.0f} | "
-                         f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {share} |")
+    for kind, run in in_table_order(figures):
+        share = f"{run['share']:.0%}" if "share" in run else ""
+        lines.append(f"| {kind} | {run['clients']} | {run['messages']} | {run['rate']:.0f} | "
+                     f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {share} |")
     lines += cpu_section(figures)
     if batches:
         lines += [
