@@ -38,6 +38,16 @@ class PagedTable(DataTable):
         self._asked_before: int | None = None
         self._adding = False
 
+    async def _on_idle(self, event) -> None:
+        """Textual measures new rows' columns when idle; lines it drew before that are
+        cached under the same key, narrower (a worker name cut short until the row
+        changes).  When the widths moved, those lines are drawn again."""
+        widths = [column.content_width for column in self.columns.values()]
+        await super()._on_idle(event)
+        if [column.content_width for column in self.columns.values()] != widths:
+            self._clear_caches()
+            self.refresh()
+
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key)
